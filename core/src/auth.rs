@@ -1,0 +1,134 @@
+//! The fixed set of authentication messages. A PHP caller picks one by name; it can never pass
+//! message text of its own, so nothing but these sentences reaches auth.log.
+
+use std::fmt;
+
+/// One kind of authentication event, as named by `banlog_auth()`'s `$event` argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthKind {
+    Failure,
+    UnknownUser,
+    XmlrpcFailure,
+    XmlrpcUnknownUser,
+    RestFailure,
+    RestUnknownUser,
+    MulticallFailure,
+    Success,
+}
+
+/// `$event` is not one of the names in [`AuthKind::NAMES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event '{0}'; expected one of: {names}", names = AuthKind::NAMES.join(", "))]
+pub struct UnknownAuthKind(pub String);
+
+impl AuthKind {
+    pub const ALL: [AuthKind; 8] = [
+        AuthKind::Failure,
+        AuthKind::UnknownUser,
+        AuthKind::XmlrpcFailure,
+        AuthKind::XmlrpcUnknownUser,
+        AuthKind::RestFailure,
+        AuthKind::RestUnknownUser,
+        AuthKind::MulticallFailure,
+        AuthKind::Success,
+    ];
+
+    pub const NAMES: [&'static str; 8] = [
+        "failure",
+        "unknown_user",
+        "xmlrpc_failure",
+        "xmlrpc_unknown_user",
+        "rest_failure",
+        "rest_unknown_user",
+        "multicall_failure",
+        "success",
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn from_name(name: &[u8]) -> Result<Self, UnknownAuthKind> {
+        Self::NAMES
+            .iter()
+            .position(|n| n.as_bytes() == name)
+            .map(|i| Self::ALL[i])
+            .ok_or_else(|| UnknownAuthKind(String::from_utf8_lossy(name).escape_default().to_string()))
+    }
+
+    /// The sentence before the user name (or before ` from` when the kind names no user).
+    fn lead(self) -> &'static str {
+        match self {
+            AuthKind::Failure => "Authentication failure for ",
+            AuthKind::UnknownUser => "Authentication attempt for unknown user ",
+            AuthKind::XmlrpcFailure => "XML-RPC authentication failure for ",
+            AuthKind::XmlrpcUnknownUser => "XML-RPC authentication attempt for unknown user ",
+            AuthKind::RestFailure => "REST authentication failure for ",
+            AuthKind::RestUnknownUser => "REST authentication attempt for unknown user ",
+            AuthKind::MulticallFailure => "XML-RPC multicall authentication failure",
+            AuthKind::Success => "Accepted password for ",
+        }
+    }
+
+    /// Whether the message names the user.
+    pub fn has_user(self) -> bool {
+        self != AuthKind::MulticallFailure
+    }
+
+    /// A failure (to be counted by fail2ban), as opposed to the informational success.
+    pub fn is_failure(self) -> bool {
+        self != AuthKind::Success
+    }
+}
+
+impl fmt::Display for AuthKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The message of an authentication event: `<sentence>[<user>] from <addr>`.
+///
+/// `user` must already be sanitized (see [`crate::sanitize_user`]); the address is last.
+pub fn auth_message(kind: AuthKind, user: &str, addr: std::net::IpAddr) -> String {
+    let user = if kind.has_user() { user } else { "" };
+    format!("{}{} from {}", kind.lead(), user, addr)
+}
+
+/// The message mirrored into syslog for a spam comment.
+pub fn spam_message(comment_id: u64, addr: std::net::IpAddr) -> String {
+    format!("Spam comment {comment_id} from {addr}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for kind in AuthKind::ALL {
+            assert_eq!(AuthKind::from_name(kind.name().as_bytes()), Ok(kind));
+        }
+        let err = AuthKind::from_name(b"Failure").unwrap_err();
+        assert!(err.to_string().contains("expected one of: failure, unknown_user"));
+    }
+
+    #[test]
+    fn messages() {
+        let a = "203.0.113.9".parse().unwrap();
+        let cases = [
+            (AuthKind::Failure, "Authentication failure for admin from 203.0.113.9"),
+            (AuthKind::UnknownUser, "Authentication attempt for unknown user admin from 203.0.113.9"),
+            (AuthKind::XmlrpcFailure, "XML-RPC authentication failure for admin from 203.0.113.9"),
+            (AuthKind::XmlrpcUnknownUser, "XML-RPC authentication attempt for unknown user admin from 203.0.113.9"),
+            (AuthKind::RestFailure, "REST authentication failure for admin from 203.0.113.9"),
+            (AuthKind::RestUnknownUser, "REST authentication attempt for unknown user admin from 203.0.113.9"),
+            (AuthKind::MulticallFailure, "XML-RPC multicall authentication failure from 203.0.113.9"),
+            (AuthKind::Success, "Accepted password for admin from 203.0.113.9"),
+        ];
+        for (kind, want) in cases {
+            assert_eq!(auth_message(kind, "admin", a), want);
+        }
+        assert_eq!(spam_message(527, a), "Spam comment 527 from 203.0.113.9");
+    }
+}
