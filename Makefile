@@ -1,0 +1,46 @@
+# banlog: `make` builds, `make test` runs every test, `make demo` shows it working.
+# Each of them installs missing Debian packages first (as root), so a fresh machine needs nothing else.
+
+PHP        ?= php8.2
+PHP_CONFIG ?= php-config8.2
+PYTHON     ?= /usr/bin/python3
+CARGO      ?= cargo
+EXT_SO     := target/release/libbanlog.so
+SIDECAR    := target/release/banlog
+export PHP PHP_CONFIG
+
+.PHONY: all build deps test test-rust test-integration install install-ext demo bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(CARGO) build --release --workspace
+
+# Every test: Rust unit tests, then the integration suite against real PHP, rsyslog and fail2ban.
+test: build test-rust test-integration
+
+test-rust:
+	$(CARGO) test --release --workspace
+
+test-integration:
+	BANLOG_EXT=$(CURDIR)/$(EXT_SO) BANLOG_SIDECAR=$(CURDIR)/$(SIDECAR) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+
+# The extension into this machine's PHP (Debian layout: mods-available + phpenmod).
+install: install-ext
+
+install-ext: build
+	install -D -m 0644 $(EXT_SO) $(DESTDIR)$$($(PHP_CONFIG) --extension-dir)/banlog.so
+	@if [ -d $(DESTDIR)/etc/php/8.2/mods-available ]; then \
+	  install -m 0644 php-ext/banlog.ini $(DESTDIR)/etc/php/8.2/mods-available/banlog.ini; \
+	  if [ -z "$(DESTDIR)" ] && command -v phpenmod >/dev/null; then phpenmod -v 8.2 banlog; fi; \
+	  echo "banlog: enabled for PHP 8.2 (restart php8.2-fpm / apache2 to load it)"; \
+	else \
+	  echo "banlog: add 'extension=banlog' to your php.ini"; \
+	fi
+
+clean:
+	$(CARGO) clean
