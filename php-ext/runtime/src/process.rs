@@ -1,0 +1,83 @@
+//! The runtime of the current process, following PHP's process model.
+//!
+//! PHP-FPM and Apache load the extension in a master process and fork workers; `pcntl_fork()`
+//! forks a request. Threads do not survive a fork, so each process starts its own writer, lazily,
+//! on its first event. A fork handler marks the child; the child forgets (without touching) the
+//! parent's runtime, whose queue and locks belong to threads it does not have, and whose events
+//! the parent will write.
+
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::runtime::{Runtime, RuntimeOptions};
+
+static CURRENT: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+/// This process's pid, or 0 when it must be read again (set by the fork handler in a child).
+static PID: AtomicU32 = AtomicU32::new(0);
+static FORK_HANDLER: Once = Once::new();
+
+extern "C" fn forked_child() {
+    PID.store(0, SeqCst);
+}
+
+/// The pid of this process, without a system call on the hot path.
+pub fn pid() -> u32 {
+    let p = PID.load(SeqCst);
+    if p != 0 {
+        return p;
+    }
+    let p = std::process::id();
+    PID.store(p, SeqCst);
+    p
+}
+
+/// Registers the fork handler; call it once at module start-up.
+pub fn register_fork_handler() {
+    FORK_HANDLER.call_once(|| {
+        // SAFETY: `forked_child` is async-signal-safe (one atomic store) and lives as long as this
+        // library; glibc unregisters handlers of a shared object when it is unloaded.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(forked_child));
+        }
+    });
+}
+
+/// This process's runtime, started on first use (`opts` is called only then).
+pub fn runtime(opts: impl FnOnce(u32) -> RuntimeOptions) -> io::Result<Arc<Runtime>> {
+    let me = pid();
+    let mut cur = CURRENT.lock();
+    if let Some(rt) = cur.as_ref() {
+        if rt.pid() == me {
+            return Ok(Arc::clone(rt));
+        }
+        // Inherited from the parent: its writer thread does not exist here.
+        std::mem::forget(cur.take());
+    }
+    let rt = Arc::new(Runtime::start(opts(me))?);
+    *cur = Some(Arc::clone(&rt));
+    Ok(rt)
+}
+
+/// This process's runtime if it has started one.
+pub fn existing() -> Option<Arc<Runtime>> {
+    let cur = CURRENT.lock();
+    cur.as_ref().filter(|rt| rt.pid() == pid()).cloned()
+}
+
+/// Stops and drains the writer, only in the process that owns it. Returns whether everything
+/// ended in time (true when there was nothing to stop).
+pub fn shutdown(timeout: Duration) -> bool {
+    let mut cur = CURRENT.lock();
+    match cur.take() {
+        Some(rt) if rt.pid() == pid() => rt.stop(timeout),
+        Some(inherited) => {
+            std::mem::forget(inherited);
+            true
+        }
+        None => true,
+    }
+}

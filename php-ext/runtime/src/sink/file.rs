@@ -1,0 +1,240 @@
+//! A log file: appended to in whole lines, one `write` per batch, reopened after rotation.
+
+use std::fs::{File, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::PathBuf;
+
+use super::{unix_now, Outcome, MAX_PENDING_LINES};
+use crate::stats::SinkStats;
+
+/// Mode of a log file banlog creates: the web server writes, the adm group (fail2ban) reads.
+const CREATE_MODE: u32 = 0o640;
+
+pub struct FileSink {
+    path: PathBuf,
+    /// The open file and the (device, inode) it had when opened.
+    file: Option<(File, u64, u64)>,
+    /// Whole lines waiting to be written, each ending in `\n`.
+    buf: Vec<u8>,
+    lines: usize,
+    /// The file may end in a partial line of ours (a write cut short by a full disk): the next
+    /// write starts with a newline, so that the line rewritten whole stands on a line of its own.
+    torn: bool,
+    /// Lines dropped since the last write attempt (the retry buffer was full).
+    new_dropped: u64,
+    stats: SinkStats,
+}
+
+impl FileSink {
+    pub fn new(kind: &'static str, path: PathBuf) -> Self {
+        let stats = SinkStats { kind, target: path.display().to_string(), ..Default::default() };
+        FileSink { path, file: None, buf: Vec::new(), lines: 0, torn: false, new_dropped: 0, stats }
+    }
+
+    pub fn push_line(&mut self, line: &str) {
+        if self.lines >= MAX_PENDING_LINES {
+            self.stats.dropped += 1;
+            self.new_dropped += 1;
+            return;
+        }
+        self.buf.extend_from_slice(line.as_bytes());
+        self.buf.push(b'\n');
+        self.lines += 1;
+    }
+
+    pub fn pending(&self) -> usize {
+        self.lines
+    }
+
+    pub fn stats(&self) -> SinkStats {
+        SinkStats { pending: self.lines as u64, ..self.stats.clone() }
+    }
+
+    /// Writes the pending lines in one `write` call (more only if the kernel takes part of it).
+    pub fn write_pending(&mut self) -> Outcome {
+        let dropped = std::mem::take(&mut self.new_dropped);
+        let mut out = Outcome { dropped, ..Default::default() };
+        if self.buf.is_empty() {
+            return out;
+        }
+        let result = self.ensure_open().and_then(|()| self.write_buf());
+        match result {
+            Ok(n) => out.written = n,
+            Err((n, e)) => {
+                out.written = n;
+                out.failed_attempts = 1;
+                self.stats.errors += 1;
+                self.stats.last_error = Some(describe(&self.path, &e));
+                self.stats.last_error_at = Some(unix_now());
+                // A descriptor that failed may point at a file that is gone; open afresh next time.
+                if !matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
+                    self.file = None;
+                }
+            }
+        }
+        self.stats.written += out.written;
+        out
+    }
+
+    /// Opens the file, or reopens it when the path now names another file (rotated away) or none.
+    fn ensure_open(&mut self) -> Result<(), (u64, io::Error)> {
+        let current = match std::fs::metadata(&self.path) {
+            Ok(m) => Some((m.dev(), m.ino())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err((0, e)),
+        };
+        if let (Some((_, dev, ino)), Some(cur)) = (&self.file, current) {
+            if (*dev, *ino) == cur {
+                return Ok(());
+            }
+        }
+        let file = open_append(&self.path).map_err(|e| (0, e))?;
+        let m = file.metadata().map_err(|e| (0, e))?;
+        if self.file.is_some() {
+            self.torn = false; // a partial line of ours is in the old file, not this one
+        }
+        self.file = Some((file, m.dev(), m.ino()));
+        Ok(())
+    }
+
+    /// Returns the number of whole lines written, also on error.
+    fn write_buf(&mut self) -> Result<u64, (u64, io::Error)> {
+        let (file, _, _) = self.file.as_mut().expect("opened by ensure_open");
+        let prefixed = self.torn;
+        if prefixed {
+            self.buf.insert(0, b'\n');
+        }
+        let mut done = 0;
+        let result = loop {
+            if done == self.buf.len() {
+                break Ok(());
+            }
+            match file.write(&self.buf[done..]) {
+                Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        // Keep every line that did not reach the file whole, and remember a torn tail.
+        let cut = self.buf[..done].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let newlines = self.buf[..cut].iter().filter(|&&b| b == b'\n').count();
+        let whole = newlines - usize::from(prefixed && cut > 0);
+        self.torn = done > cut || (cut == 0 && self.torn);
+        if cut == 0 && prefixed {
+            self.buf.remove(0);
+        } else {
+            self.buf.drain(..cut);
+        }
+        self.lines -= whole;
+        match result {
+            Ok(()) => Ok(whole as u64),
+            Err(e) => Err((whole as u64, e)),
+        }
+    }
+}
+
+fn open_append(path: &PathBuf) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.append(true).custom_flags(libc::O_CLOEXEC);
+    match opts.open(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    match OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .mode(CREATE_MODE)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => {
+            // The umask may have taken bits away; the mode is part of the contract.
+            f.set_permissions(Permissions::from_mode(CREATE_MODE))?;
+            Ok(f)
+        }
+        // Another process created it in between: append to theirs.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => opts.open(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// An error message that says what to do about it.
+fn describe(path: &PathBuf, e: &io::Error) -> String {
+    let p = path.display();
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => format!("cannot open {p}: the directory does not exist; create it"),
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            format!("cannot write {p}: permission denied; let the web server's user write it")
+        }
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+            format!("cannot write {p}: no space left on the device; lines are kept and retried")
+        }
+        Some(libc::EISDIR) => format!("cannot write {p}: it is a directory; set a file path"),
+        _ => format!("cannot write {p}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_whole_lines_and_creates_0640() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spam.log");
+        let mut s = FileSink::new("spam_log", path.clone());
+        s.push_line("one");
+        s.push_line("two");
+        assert_eq!(s.write_pending().written, 2);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
+        assert_eq!(s.pending(), 0);
+    }
+
+    #[test]
+    fn reopens_after_rename_and_follows_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spam.log");
+        let mut s = FileSink::new("spam_log", path.clone());
+        s.push_line("before");
+        s.write_pending();
+        std::fs::rename(&path, dir.path().join("spam.log.1")).unwrap();
+        s.push_line("after rename");
+        s.write_pending();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "after rename\n");
+        assert_eq!(std::fs::read_to_string(dir.path().join("spam.log.1")).unwrap(), "before\n");
+        // copytruncate: the same inode emptied in place
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+        s.push_line("after truncate");
+        s.write_pending();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "after truncate\n");
+    }
+
+    #[test]
+    fn missing_directory_keeps_lines_until_it_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("later/spam.log");
+        let mut s = FileSink::new("spam_log", path.clone());
+        s.push_line("kept");
+        let out = s.write_pending();
+        assert_eq!((out.written, out.failed_attempts), (0, 1));
+        assert!(s.stats().last_error.unwrap().contains("directory does not exist"));
+        assert_eq!(s.pending(), 1);
+        std::fs::create_dir(dir.path().join("later")).unwrap();
+        assert_eq!(s.write_pending().written, 1);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept\n");
+    }
+
+    #[test]
+    fn full_disk_rewrites_the_torn_line_whole() {
+        // /dev/full fails every write with ENOSPC, like a full disk.
+        let mut s = FileSink::new("spam_log", "/dev/full".into());
+        s.push_line("x");
+        let out = s.write_pending();
+        assert_eq!((out.written, out.failed_attempts), (0, 1));
+        assert!(s.stats().last_error.unwrap().contains("no space left"));
+        assert_eq!(s.pending(), 1);
+    }
+}

@@ -1,0 +1,71 @@
+//! Counters for `banlog_stats()`: shared between the hook callers and the writer thread.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use parking_lot::Mutex;
+
+/// Process-wide counters. Lines, not events: a spam event mirrored into syslog is two lines.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Events taken in by the hooks.
+    pub accepted: AtomicU64,
+    /// Events the writer has turned into lines (written, or held for a retry).
+    pub processed: AtomicU64,
+    /// Lines written to their sink.
+    pub written: AtomicU64,
+    /// Failed write attempts that were kept for a retry.
+    pub retried: AtomicU64,
+    /// Lines given up on (a retry buffer over its bound, or the process ending with a sink down).
+    pub dropped: AtomicU64,
+    /// Hook calls that found the queue full.
+    pub queue_full: AtomicU64,
+    /// Events that went to the overflow list because the queue stayed full.
+    pub overflowed: AtomicU64,
+    /// Lines waiting in retry buffers right now.
+    pub pending: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+}
+
+/// What one sink has done, for the status panel and `banlog_stats()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// `spam_log`, `auth_log` or `syslog`.
+    pub kind: &'static str,
+    /// The file path or syslog target.
+    pub target: String,
+    pub written: u64,
+    pub errors: u64,
+    pub pending: u64,
+    pub dropped: u64,
+    pub last_error: Option<String>,
+    /// Unix time of the last error.
+    pub last_error_at: Option<i64>,
+}
+
+/// Per-sink stats, published by the writer after each batch.
+#[derive(Debug, Default)]
+pub struct SinkBoard(pub Mutex<Vec<SinkStats>>);
+
+/// A consistent copy of everything, for `banlog_stats()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub pid: u32,
+    pub writer_running: bool,
+    pub accepted: u64,
+    pub processed: u64,
+    pub written: u64,
+    pub retried: u64,
+    pub dropped: u64,
+    pub queue_full: u64,
+    pub overflowed: u64,
+    pub pending: u64,
+    pub queue_depth: u64,
+    pub queue_capacity: u64,
+    pub time_zone: String,
+    pub sinks: Vec<SinkStats>,
+}
