@@ -1,1 +1,121 @@
-//! placeholder
+//! banlog's PHP extension: thin glue between PHP and `banlog-runtime`.
+//!
+//! Lifecycle, named after PHP's phases:
+//! - `minit`: php.ini directives, the fork handler, the local time zone (while single-threaded);
+//! - `rinit`: nothing to do: the writer starts on a process's first event, after any fork;
+//! - `rshutdown`: a short bounded wait until this request's events are written, only in requests
+//!   that made events; then the settings go back to the php.ini defaults;
+//! - `mshutdown`: the process that owns the writer drains and stops it.
+
+use std::ffi::c_int;
+use std::panic::catch_unwind;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use banlog_core::LocalZone;
+use banlog_runtime::process;
+use ext_php_rs::prelude::*;
+use ext_php_rs::zend::{IniEntryDef, ModuleEntry};
+use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_start};
+
+mod api;
+mod config;
+mod ini;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+const SUCCESS: i32 = 0;
+/// How long a process's end may wait for the writer to drain.
+const MSHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+
+static ZONE: OnceLock<LocalZone> = OnceLock::new();
+
+/// The host's time zone, loaded at start-up.
+pub(crate) fn zone() -> &'static LocalZone {
+    ZONE.get_or_init(LocalZone::load)
+}
+
+extern "C" {
+    // Both are exported by PHP itself; ext-php-rs does not bind them.
+    fn zend_unregister_ini_entries(module_number: c_int);
+    fn display_ini_entries(module: *mut ModuleEntry);
+}
+
+/// Runs a lifecycle step; a panic must never unwind into PHP.
+fn guarded(f: impl FnOnce() + std::panic::UnwindSafe) -> i32 {
+    let _ = catch_unwind(f);
+    SUCCESS
+}
+
+unsafe extern "C" fn minit(_type: i32, module_number: i32) -> i32 {
+    guarded(|| {
+        IniEntryDef::register(ini::ENTRIES.as_slice(), module_number);
+        process::register_fork_handler();
+        zone();
+    })
+}
+
+unsafe extern "C" fn rinit(_type: i32, _module_number: i32) -> i32 {
+    SUCCESS
+}
+
+unsafe extern "C" fn rshutdown(_type: i32, _module_number: i32) -> i32 {
+    guarded(|| {
+        let target = api::REQUEST_TARGET.swap(0, SeqCst);
+        if target > 0 {
+            if let Some(rt) = process::existing() {
+                let wait = Duration::from_millis(ini::values().request_wait_ms);
+                rt.wait_processed(target, wait);
+            }
+        }
+        config::reset();
+    })
+}
+
+unsafe extern "C" fn mshutdown(_type: i32, module_number: i32) -> i32 {
+    guarded(|| {
+        process::shutdown(MSHUTDOWN_WAIT);
+    });
+    // SAFETY: called once at module shutdown with the number PHP gave minit.
+    unsafe { zend_unregister_ini_entries(module_number) };
+    SUCCESS
+}
+
+unsafe extern "C" fn minfo(module: *mut ModuleEntry) {
+    let _ = catch_unwind(|| {
+        let stats = process::existing().map(|rt| rt.stats());
+        info_table_start!();
+        info_table_header!("banlog support", "enabled");
+        info_table_row!("Version", VERSION);
+        info_table_row!("Time zone", zone().source.as_str());
+        match stats {
+            Some(s) => {
+                info_table_row!("Writer thread", if s.writer_running { "running" } else { "stopped" });
+                info_table_row!("Events accepted", s.accepted.to_string());
+                info_table_row!("Lines written", s.written.to_string());
+                info_table_row!("Lines pending / dropped", format!("{} / {}", s.pending, s.dropped));
+                for sink in s.sinks.iter().filter(|s| s.last_error.is_some()) {
+                    let err = sink.last_error.clone().unwrap_or_default().replace('\0', "");
+                    info_table_row!(format!("Last error ({})", sink.kind), err);
+                }
+            }
+            None => info_table_row!("Writer thread", "not started in this process"),
+        }
+        info_table_end!();
+    });
+    // SAFETY: PHP passes its own module entry to the info function.
+    unsafe { display_ini_entries(module) };
+}
+
+#[php_module]
+pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
+    let module = module
+        .name("banlog")
+        .version(VERSION)
+        .startup_function(minit)
+        .request_startup_function(rinit)
+        .request_shutdown_function(rshutdown)
+        .shutdown_function(mshutdown)
+        .info_function(minfo);
+    api::register(module)
+}

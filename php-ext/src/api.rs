@@ -1,0 +1,202 @@
+//! The PHP functions. Each validates its input, stamps the time and hands an event to the writer;
+//! nothing here does I/O, and no I/O problem ever reaches the caller as an exception.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use banlog_core::{parse_addr, sanitize_user, AuthKind, Stamp};
+use banlog_runtime::{process, Event, EventKind, Runtime, RuntimeOptions, SettingValue, StatsSnapshot, Submitted};
+use ext_php_rs::binary_slice::BinarySlice;
+use ext_php_rs::boxed::ZBox;
+use ext_php_rs::exception::{PhpException, PhpResult};
+use ext_php_rs::prelude::*;
+use ext_php_rs::types::{ArrayKey, ZendHashTable, Zval};
+use ext_php_rs::zend::ce;
+
+use crate::{config, ini, zone, VERSION};
+
+/// `accepted()` after the last event of the current request; 0 when it made none.
+pub static REQUEST_TARGET: AtomicU64 = AtomicU64::new(0);
+
+/// Adds the functions of this module to the extension.
+pub fn register(module: ModuleBuilder<'_>) -> ModuleBuilder<'_> {
+    module
+        .function(wrap_function!(banlog_spam))
+        .function(wrap_function!(banlog_auth))
+        .function(wrap_function!(banlog_configure))
+        .function(wrap_function!(banlog_flush))
+        .function(wrap_function!(banlog_stats))
+}
+
+fn value_error(msg: String) -> PhpException {
+    PhpException::new(msg, 0, ce::value_error())
+}
+
+/// This process's runtime; `None` if its writer thread cannot be started (counted by the caller).
+fn runtime() -> Option<Arc<Runtime>> {
+    process::runtime(|pid| {
+        let v = ini::values();
+        let mut o = RuntimeOptions::new(zone().clone());
+        o.capacity = v.queue_capacity;
+        o.full_wait = Duration::from_millis(v.queue_full_wait_ms);
+        o.pid = pid;
+        o
+    })
+    .ok()
+}
+
+fn submit(kind: EventKind, wanted: bool) -> bool {
+    if !wanted {
+        return false;
+    }
+    let settings = config::current();
+    let ev = Event { stamp: Stamp::now(), pid: process::pid(), settings, kind };
+    let Some(rt) = runtime() else { return false };
+    let res = rt.submit(ev);
+    REQUEST_TARGET.store(rt.accepted(), SeqCst);
+    res != Submitted::Dropped
+}
+
+/// Logs a comment marked as spam. Returns false when no spam log (or syslog mirror) is set.
+#[php_function]
+pub fn banlog_spam(comment_id: i64, ip: BinarySlice<u8>) -> PhpResult<bool> {
+    if comment_id < 1 {
+        return Err(value_error(format!(
+            "banlog_spam(): Argument #1 ($comment_id) must be a positive comment id, {comment_id} given"
+        )));
+    }
+    let addr = parse_addr(ip.into())
+        .map_err(|e| value_error(format!("banlog_spam(): Argument #2 ($ip) is not valid: {e}")))?;
+    let wanted = config::current().wants_spam();
+    Ok(submit(EventKind::Spam { comment_id: comment_id as u64, addr }, wanted))
+}
+
+/// Logs an authentication event of a fixed kind. The user name is escaped and capped, never
+/// refused: an attacker's attempt must be counted whatever name it used.
+#[php_function]
+pub fn banlog_auth(event: BinarySlice<u8>, user: BinarySlice<u8>, ip: BinarySlice<u8>) -> PhpResult<bool> {
+    let kind = AuthKind::from_name(event.into())
+        .map_err(|e| value_error(format!("banlog_auth(): Argument #1 ($event) is not valid: {e}")))?;
+    let addr = parse_addr(ip.into())
+        .map_err(|e| value_error(format!("banlog_auth(): Argument #3 ($ip) is not valid: {e}")))?;
+    let user = sanitize_user(user.into());
+    let wanted = config::current().wants_auth();
+    Ok(submit(EventKind::Auth { kind, user, addr }, wanted))
+}
+
+/// Sets this request's settings over the php.ini defaults. Unknown keys and bad values are a
+/// `ValueError` naming the key; then nothing changes.
+#[php_function]
+pub fn banlog_configure(settings: &ZendHashTable) -> PhpResult<()> {
+    let mut pairs = Vec::with_capacity(settings.len());
+    for (key, value) in settings {
+        let key = match key {
+            ArrayKey::String(s) => s,
+            ArrayKey::Str(s) => s.to_owned(),
+            ArrayKey::ZendString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            ArrayKey::Long(i) => {
+                return Err(value_error(format!("banlog_configure(): setting names are strings, {i} given")))
+            }
+        };
+        pairs.push((key, setting_value(value)));
+    }
+    config::configure(&pairs).map_err(|e| value_error(format!("banlog_configure(): {e}")))
+}
+
+fn setting_value(z: &Zval) -> SettingValue {
+    if let Some(s) = z.zend_str() {
+        SettingValue::Str(s.as_bytes().to_vec())
+    } else if let Some(b) = z.bool() {
+        SettingValue::Bool(b)
+    } else if let Some(i) = z.long() {
+        SettingValue::Int(i)
+    } else if z.is_null() {
+        SettingValue::Null
+    } else {
+        // Arrays, objects, floats: refused by the setting's own check with its expected type.
+        SettingValue::Int(i64::MIN)
+    }
+}
+
+/// Waits up to `$timeout_ms` until every event of this process is written. False on timeout or
+/// while a sink is failing (see `banlog_stats()`).
+#[php_function]
+#[php(defaults(timeout_ms = 1000))]
+pub fn banlog_flush(timeout_ms: i64) -> bool {
+    match process::existing() {
+        Some(rt) => rt.flush(Duration::from_millis(timeout_ms.clamp(0, 600_000) as u64)),
+        None => true,
+    }
+}
+
+/// Counters, queue depth and the state of each sink, for the status panel and monitoring.
+#[php_function]
+pub fn banlog_stats() -> PhpResult<ZBox<ZendHashTable>> {
+    let snap = process::existing().map(|rt| rt.stats()).unwrap_or_else(|| StatsSnapshot {
+        pid: process::pid(),
+        time_zone: zone().source.clone(),
+        queue_capacity: ini::values().queue_capacity as u64,
+        ..Default::default()
+    });
+    stats_array(&snap).map_err(|e| PhpException::from(e.to_string()))
+}
+
+fn stats_array(s: &StatsSnapshot) -> ext_php_rs::error::Result<ZBox<ZendHashTable>> {
+    let mut a = ZendHashTable::new();
+    a.insert("version", VERSION)?;
+    a.insert("pid", i64::from(s.pid))?;
+    a.insert("writer_running", s.writer_running)?;
+    for (k, v) in [
+        ("accepted", s.accepted),
+        ("processed", s.processed),
+        ("written", s.written),
+        ("retried", s.retried),
+        ("dropped", s.dropped),
+        ("queue_full", s.queue_full),
+        ("overflowed", s.overflowed),
+        ("pending", s.pending),
+        ("queue_depth", s.queue_depth),
+        ("queue_capacity", s.queue_capacity),
+    ] {
+        a.insert(k, v as i64)?;
+    }
+    a.insert("time_zone", s.time_zone.as_str())?;
+    let cfg = config::current();
+    let mut settings = BTreeMap::new();
+    settings.insert("spam_log", cfg.spam_log.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
+    settings.insert("auth_log", cfg.auth_log.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
+    settings.insert("syslog", if cfg.syslog { "1".into() } else { "0".into() });
+    settings.insert("syslog_facility", cfg.syslog_facility.name());
+    settings.insert("syslog_target", cfg.syslog_target.to_string());
+    settings.insert("ident_host", cfg.ident_host.clone());
+    settings.insert("syslog_spam", if cfg.syslog_spam { "1".into() } else { "0".into() });
+    let mut st = ZendHashTable::new();
+    for (k, v) in settings {
+        st.insert(k, v)?;
+    }
+    a.insert("settings", st)?;
+    let mut sinks = ZendHashTable::new();
+    for sink in &s.sinks {
+        let mut e = ZendHashTable::new();
+        e.insert("name", format!("{}:{}", sink.kind, sink.target))?;
+        e.insert("kind", sink.kind)?;
+        e.insert("target", sink.target.as_str())?;
+        e.insert("written", sink.written as i64)?;
+        e.insert("errors", sink.errors as i64)?;
+        e.insert("pending", sink.pending as i64)?;
+        e.insert("dropped", sink.dropped as i64)?;
+        match &sink.last_error {
+            Some(m) => e.insert("last_error", m.as_str())?,
+            None => e.insert("last_error", ())?,
+        }
+        match sink.last_error_at {
+            Some(t) => e.insert("last_error_at", t)?,
+            None => e.insert("last_error_at", ())?,
+        }
+        sinks.push(e)?;
+    }
+    a.insert("sinks", sinks)?;
+    Ok(a)
+}
