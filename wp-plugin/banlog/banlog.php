@@ -1,0 +1,441 @@
+<?php
+/**
+ * Plugin Name:       banlog
+ * Description:       Writes comment spam and failed logins as exact log lines that fail2ban bans on (spam log file and syslog auth lines). Uses the banlog PHP extension when it is loaded, a pure-PHP writer otherwise.
+ * Version:           0.1.0
+ * Requires at least: 5.6
+ * Requires PHP:      7.4
+ * License:           GPL-2.0-or-later
+ * Text Domain:       banlog
+ * Domain Path:       /languages
+ *
+ * @package banlog
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+define( 'BANLOG_PLUGIN_VERSION', '0.1.0' );
+define( 'BANLOG_PLUGIN_FILE', __FILE__ );
+
+require_once __DIR__ . '/includes/class-banlog-format.php';
+require_once __DIR__ . '/includes/class-banlog-writer.php';
+require_once __DIR__ . '/includes/class-banlog-client.php';
+
+/**
+ * The plugin: WordPress hooks → banlog events.
+ */
+final class Banlog_Plugin {
+
+	const OPTION       = 'banlog_options';
+	const ERROR_OPTION = 'banlog_last_error';
+
+	/**
+	 * The instance.
+	 *
+	 * @var Banlog_Plugin|null
+	 */
+	private static $instance = null;
+
+	/**
+	 * Writer, created on first use.
+	 *
+	 * @var Banlog_Writer|null
+	 */
+	private $writer = null;
+
+	/**
+	 * Client address resolver, created on first use.
+	 *
+	 * @var Banlog_Client|null
+	 */
+	private $client = null;
+
+	/**
+	 * Comments logged as spam in this request, by id.
+	 *
+	 * @var array
+	 */
+	private $logged_comments = array();
+
+	/**
+	 * Address of a comment Akismet discarded in this request (it is never stored).
+	 *
+	 * @var string|null
+	 */
+	private $discarded_from = null;
+
+	/**
+	 * Whether a REST authentication failure was logged in this request.
+	 *
+	 * @var bool
+	 */
+	private $rest_failure_logged = false;
+
+	/**
+	 * The instance.
+	 *
+	 * @return Banlog_Plugin
+	 */
+	public static function instance() {
+		if ( null === self::$instance ) {
+			self::$instance = new self();
+		}
+		return self::$instance;
+	}
+
+	/**
+	 * Registers the hooks.
+	 */
+	public function register() {
+		add_action( 'comment_post', array( $this, 'on_comment_post' ), 10, 3 );
+		add_action( 'transition_comment_status', array( $this, 'on_transition_comment_status' ), 10, 3 );
+		add_action( 'akismet_spam_caught', array( $this, 'on_akismet_spam_caught' ), 10, 1 );
+		add_action( 'shutdown', array( $this, 'on_shutdown' ), 0 );
+		add_filter( 'pre_comment_user_ip', array( $this, 'filter_comment_user_ip' ), 5 );
+
+		add_action( 'wp_login_failed', array( $this, 'on_login_failed' ), 10, 2 );
+		add_filter( 'xmlrpc_login_error', array( $this, 'on_xmlrpc_login_error' ), 10, 2 );
+		add_action( 'application_password_failed_authentication', array( $this, 'on_application_password_failed' ), 10, 1 );
+		add_action( 'wp_login', array( $this, 'on_login' ), 10, 2 );
+
+		add_action( 'init', array( $this, 'load_textdomain' ) );
+		if ( is_admin() ) {
+			require_once __DIR__ . '/includes/class-banlog-admin.php';
+			( new Banlog_Admin( $this ) )->register();
+		}
+	}
+
+	/**
+	 * Loads translations.
+	 */
+	public function load_textdomain() {
+		load_plugin_textdomain( 'banlog', false, dirname( plugin_basename( BANLOG_PLUGIN_FILE ) ) . '/languages' );
+	}
+
+	/**
+	 * Default options (also what activation stores).
+	 *
+	 * @return array
+	 */
+	public static function defaults() {
+		return array(
+			'spam_log'        => WP_CONTENT_DIR . '/spam.log',
+			'syslog'          => 1,
+			'syslog_facility' => 'auth',
+			'syslog_target'   => '/dev/log',
+			'auth_log'        => '',
+			'syslog_spam'     => 0,
+			'log_success'     => 0,
+			'trusted_proxies' => '',
+			'proxy_header'    => 'X-Forwarded-For',
+		);
+	}
+
+	/**
+	 * The options, with defaults filled in.
+	 *
+	 * @return array
+	 */
+	public static function options() {
+		$stored = get_option( self::OPTION );
+		return array_merge( self::defaults(), is_array( $stored ) ? $stored : array() );
+	}
+
+	/**
+	 * The site host for the ident, from the site's configured URL (never from the Host header).
+	 *
+	 * @return string
+	 */
+	public static function site_host() {
+		$host = wp_parse_url( home_url(), PHP_URL_HOST );
+		$host = is_string( $host ) ? Banlog_Format::sanitize_ident_host( $host ) : null;
+		return null === $host ? '' : $host;
+	}
+
+	/**
+	 * Settings for the extension / fallback writer.
+	 *
+	 * @param array|null $options Options (default: stored).
+	 * @return array
+	 */
+	public static function writer_settings( $options = null ) {
+		$o = null === $options ? self::options() : $options;
+		return array(
+			'spam_log'        => (string) $o['spam_log'],
+			'syslog'          => (bool) $o['syslog'],
+			'syslog_facility' => (string) $o['syslog_facility'],
+			'syslog_target'   => (string) $o['syslog_target'],
+			'ident_host'      => self::site_host(),
+			'auth_log'        => (string) $o['auth_log'],
+			'syslog_spam'     => (bool) $o['syslog_spam'],
+		);
+	}
+
+	/**
+	 * The writer.
+	 *
+	 * @return Banlog_Writer
+	 */
+	public function writer() {
+		if ( null === $this->writer ) {
+			$force_fallback = defined( 'BANLOG_FORCE_FALLBACK' ) && BANLOG_FORCE_FALLBACK;
+			$this->writer = new Banlog_Writer(
+				self::writer_settings(),
+				$force_fallback ? false : null,
+				array( $this, 'record_error' )
+			);
+		}
+		return $this->writer;
+	}
+
+	/**
+	 * The client address resolver.
+	 *
+	 * @return Banlog_Client
+	 */
+	public function client() {
+		if ( null === $this->client ) {
+			$o = self::options();
+			$this->client = new Banlog_Client( $o['trusted_proxies'], $o['proxy_header'] );
+		}
+		return $this->client;
+	}
+
+	/**
+	 * The address of the client of this request.
+	 *
+	 * @return string|null
+	 */
+	public function client_addr() {
+		return $this->client()->resolve( $_SERVER ); // phpcs:ignore WordPress.Security.ValidatedSanitizedInput
+	}
+
+	/**
+	 * Keeps the last write problem for the status panel (at most one database write a minute per problem).
+	 *
+	 * @param string $sink    Sink.
+	 * @param string $message Message.
+	 */
+	public function record_error( $sink, $message ) {
+		$message = Banlog_Format::sanitize_user( $message );
+		$old = get_option( self::ERROR_OPTION );
+		if ( is_array( $old ) && isset( $old['sink'], $old['message'], $old['time'] )
+			&& $old['sink'] === $sink && $old['message'] === $message && time() - (int) $old['time'] < 60 ) {
+			return;
+		}
+		update_option(
+			self::ERROR_OPTION,
+			array(
+				'time'    => time(),
+				'sink'    => (string) $sink,
+				'message' => $message,
+			),
+			false
+		);
+	}
+
+	// ---------------------------------------------------------------- spam
+
+	/**
+	 * A new comment: logged when it was judged spam at submission.
+	 *
+	 * @param int        $comment_id Comment id.
+	 * @param int|string $approved   1, 0, 'spam' or 'trash'.
+	 * @param array      $data       Comment data.
+	 */
+	public function on_comment_post( $comment_id, $approved, $data = array() ) {
+		if ( 'spam' === $approved ) {
+			$this->discarded_from = null;
+			$this->log_comment( $comment_id );
+		}
+	}
+
+	/**
+	 * A stored comment changed status (admin list, bulk action, REST API, wp_spam_comment(), edit screen).
+	 *
+	 * @param string     $new_status New status.
+	 * @param string     $old_status Old status.
+	 * @param WP_Comment $comment    Comment.
+	 */
+	public function on_transition_comment_status( $new_status, $old_status, $comment ) {
+		if ( 'spam' === $new_status && 'spam' !== $old_status ) {
+			$this->log_comment( $comment );
+		}
+	}
+
+	/**
+	 * Akismet judged a submission spam. When it discards it, the comment is never stored, so no
+	 * other hook sees it: it is logged (id 0) at the end of the request unless it was stored after all.
+	 *
+	 * @param bool $discard Whether Akismet discards the comment.
+	 */
+	public function on_akismet_spam_caught( $discard = false ) {
+		if ( $discard ) {
+			$this->discarded_from = $this->client_addr();
+		}
+	}
+
+	/**
+	 * End of the request.
+	 */
+	public function on_shutdown() {
+		if ( null !== $this->discarded_from ) {
+			$addr = $this->discarded_from;
+			$this->discarded_from = null;
+			$this->writer()->spam( 0, $addr );
+		}
+	}
+
+	/**
+	 * Logs a comment as spam, once per request, with its stored author address.
+	 *
+	 * @param int|WP_Comment $comment Comment.
+	 */
+	private function log_comment( $comment ) {
+		$comment = get_comment( $comment );
+		if ( ! $comment ) {
+			return;
+		}
+		$id = (int) $comment->comment_ID;
+		if ( isset( $this->logged_comments[ $id ] ) ) {
+			return;
+		}
+		$this->logged_comments[ $id ] = true;
+		$addr = Banlog_Format::parse_addr( (string) $comment->comment_author_IP );
+		if ( null === $addr ) {
+			$this->record_error( 'input', sprintf( 'comment %d has no client address to log', $id ) );
+			return;
+		}
+		$this->writer()->spam( $id, $addr );
+	}
+
+	/**
+	 * Stores the true client address with a comment when the request came through a trusted proxy.
+	 *
+	 * @param string $ip Address WordPress took from REMOTE_ADDR.
+	 * @return string
+	 */
+	public function filter_comment_user_ip( $ip ) {
+		$addr = $this->client_addr();
+		return null === $addr ? $ip : $addr;
+	}
+
+	// ---------------------------------------------------------------- logins
+
+	/**
+	 * Whether this is an XML-RPC request.
+	 *
+	 * @return bool
+	 */
+	private static function is_xmlrpc() {
+		return defined( 'XMLRPC_REQUEST' ) && XMLRPC_REQUEST;
+	}
+
+	/**
+	 * Whether a failed login named an existing user.
+	 *
+	 * @param string        $username Name or e-mail as given.
+	 * @param WP_Error|null $error    The error.
+	 * @return bool
+	 */
+	private static function is_known_user( $username, $error ) {
+		$code = is_wp_error( $error ) ? $error->get_error_code() : '';
+		if ( in_array( $code, array( 'invalid_username', 'invalid_email' ), true ) ) {
+			return false;
+		}
+		if ( 'incorrect_password' === $code ) {
+			return true;
+		}
+		$username = (string) $username;
+		if ( '' === $username ) {
+			return false;
+		}
+		return (bool) ( get_user_by( 'login', $username ) || ( is_email( $username ) && get_user_by( 'email', $username ) ) );
+	}
+
+	/**
+	 * wp_authenticate() failed: wp-login.php, or the first failure of an XML-RPC request.
+	 *
+	 * @param string        $username Name as given.
+	 * @param WP_Error|null $error    Why.
+	 */
+	public function on_login_failed( $username, $error = null ) {
+		$known = self::is_known_user( $username, $error );
+		if ( self::is_xmlrpc() ) {
+			$event = $known ? 'xmlrpc_failure' : 'xmlrpc_unknown_user';
+		} else {
+			$event = $known ? 'failure' : 'unknown_user';
+		}
+		$this->log_auth( $event, $username );
+	}
+
+	/**
+	 * XML-RPC login error. After one failure WordPress refuses every further login of the request
+	 * (`login_prevented`) without calling wp_authenticate(): each of those is a multicall failure.
+	 *
+	 * @param IXR_Error $ixr_error Error sent to the client.
+	 * @param WP_Error  $user      Why.
+	 * @return IXR_Error
+	 */
+	public function on_xmlrpc_login_error( $ixr_error, $user = null ) {
+		if ( is_wp_error( $user ) && 'login_prevented' === $user->get_error_code() ) {
+			$this->log_auth( 'multicall_failure', '' );
+		}
+		return $ixr_error;
+	}
+
+	/**
+	 * An application password failed (REST API basic authentication).
+	 *
+	 * @param WP_Error $error Why.
+	 */
+	public function on_application_password_failed( $error ) {
+		if ( self::is_xmlrpc() || $this->rest_failure_logged ) {
+			return; // XML-RPC: wp_login_failed reports the same attempt.
+		}
+		$this->rest_failure_logged = true;
+		// phpcs:ignore WordPress.Security.ValidatedSanitizedInput
+		$username = isset( $_SERVER['PHP_AUTH_USER'] ) && is_string( $_SERVER['PHP_AUTH_USER'] ) ? wp_unslash( $_SERVER['PHP_AUTH_USER'] ) : '';
+		$code = is_wp_error( $error ) ? $error->get_error_code() : '';
+		$unknown = in_array( $code, array( 'invalid_username', 'invalid_email' ), true );
+		$this->log_auth( $unknown ? 'rest_unknown_user' : 'rest_failure', $username );
+	}
+
+	/**
+	 * A successful interactive login (logged when enabled).
+	 *
+	 * @param string  $user_login Login.
+	 * @param WP_User $user       User.
+	 */
+	public function on_login( $user_login, $user = null ) {
+		$o = self::options();
+		if ( ! empty( $o['log_success'] ) ) {
+			$this->log_auth( 'success', $user_login );
+		}
+	}
+
+	/**
+	 * Logs an authentication event for this request's client.
+	 *
+	 * @param string $event Event.
+	 * @param string $user  User name as given.
+	 */
+	private function log_auth( $event, $user ) {
+		$addr = $this->client_addr();
+		if ( null === $addr ) {
+			$this->record_error( 'input', 'no client address for an authentication event' );
+			return;
+		}
+		$this->writer()->auth( $event, is_scalar( $user ) ? (string) $user : '', $addr );
+	}
+}
+
+/**
+ * Activation: store the defaults (an existing configuration is kept).
+ */
+function banlog_activate() {
+	add_option( Banlog_Plugin::OPTION, Banlog_Plugin::defaults() );
+}
+register_activation_hook( __FILE__, 'banlog_activate' );
+
+Banlog_Plugin::instance()->register();

@@ -1,0 +1,519 @@
+<?php
+/**
+ * Settings → banlog: the options page and the status panel.
+ *
+ * @package banlog
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+/**
+ * The options page.
+ */
+final class Banlog_Admin {
+
+	const PAGE  = 'banlog';
+	const GROUP = 'banlog';
+
+	/** Headers a trusted proxy may carry the client address in. */
+	const HEADERS = array( 'X-Forwarded-For', 'X-Real-IP', 'CF-Connecting-IP', 'True-Client-IP', 'Fastly-Client-IP' );
+
+	/**
+	 * The plugin.
+	 *
+	 * @var Banlog_Plugin
+	 */
+	private $plugin;
+
+	/**
+	 * Creates the page.
+	 *
+	 * @param Banlog_Plugin $plugin The plugin.
+	 */
+	public function __construct( Banlog_Plugin $plugin ) {
+		$this->plugin = $plugin;
+	}
+
+	/**
+	 * Registers the admin hooks.
+	 */
+	public function register() {
+		add_action( 'admin_menu', array( $this, 'menu' ) );
+		add_action( 'admin_init', array( $this, 'settings' ) );
+		add_filter( 'plugin_action_links_' . plugin_basename( BANLOG_PLUGIN_FILE ), array( $this, 'action_links' ) );
+	}
+
+	/**
+	 * Adds Settings → banlog.
+	 */
+	public function menu() {
+		add_options_page(
+			__( 'banlog', 'banlog' ),
+			__( 'banlog', 'banlog' ),
+			'manage_options',
+			self::PAGE,
+			array( $this, 'render' )
+		);
+	}
+
+	/**
+	 * A "Settings" link in the plugin list.
+	 *
+	 * @param array $links Links.
+	 * @return array
+	 */
+	public function action_links( $links ) {
+		$url = admin_url( 'options-general.php?page=' . self::PAGE );
+		array_unshift( $links, '<a href="' . esc_url( $url ) . '">' . esc_html__( 'Settings', 'banlog' ) . '</a>' );
+		return $links;
+	}
+
+	/**
+	 * Registers the setting, its section and fields.
+	 */
+	public function settings() {
+		register_setting(
+			self::GROUP,
+			Banlog_Plugin::OPTION,
+			array(
+				'type'              => 'array',
+				'sanitize_callback' => array( $this, 'sanitize' ),
+				'default'           => Banlog_Plugin::defaults(),
+				'show_in_rest'      => false,
+			)
+		);
+		add_settings_section( 'banlog_logs', __( 'Logs', 'banlog' ), array( $this, 'section_logs' ), self::PAGE );
+		add_settings_section( 'banlog_clients', __( 'Client address', 'banlog' ), array( $this, 'section_clients' ), self::PAGE );
+
+		$fields = array(
+			array( 'spam_log', __( 'Spam log file', 'banlog' ), 'field_spam_log', 'banlog_logs' ),
+			array( 'syslog', __( 'Failed logins to syslog', 'banlog' ), 'field_syslog', 'banlog_logs' ),
+			array( 'syslog_facility', __( 'Syslog facility', 'banlog' ), 'field_facility', 'banlog_logs' ),
+			array( 'syslog_target', __( 'Syslog destination', 'banlog' ), 'field_target', 'banlog_logs' ),
+			array( 'auth_log', __( 'Auth log file (no syslog daemon)', 'banlog' ), 'field_auth_log', 'banlog_logs' ),
+			array( 'log_success', __( 'Successful logins', 'banlog' ), 'field_log_success', 'banlog_logs' ),
+			array( 'trusted_proxies', __( 'Trusted proxies', 'banlog' ), 'field_proxies', 'banlog_clients' ),
+			array( 'proxy_header', __( 'Client address header', 'banlog' ), 'field_header', 'banlog_clients' ),
+		);
+		foreach ( $fields as $f ) {
+			add_settings_field(
+				'banlog_' . $f[0],
+				$f[1],
+				array( $this, $f[2] ),
+				self::PAGE,
+				$f[3],
+				array( 'label_for' => 'banlog_' . $f[0] )
+			);
+		}
+	}
+
+	/**
+	 * Checks a log path; adds a settings error when it is refused.
+	 *
+	 * @param string $path  Path.
+	 * @param string $label What the path is for.
+	 * @return bool
+	 */
+	private function check_path( $path, $label ) {
+		$problem = Banlog_Writer::path_problem( $path );
+		if ( null === $problem ) {
+			return true;
+		}
+		switch ( $problem ) {
+			case 'relative':
+				/* translators: %s: what the log is for */
+				$msg = __( '%s: the path must be absolute (start with /).', 'banlog' );
+				break;
+			case 'directory':
+				/* translators: %s: what the log is for */
+				$msg = __( '%s: the path is a directory; give a file name.', 'banlog' );
+				break;
+			case 'executable':
+				/* translators: %s: what the log is for */
+				$msg = __( '%s: refused, the file name ends in an executable extension (such as .php). A user name written into it could run as code.', 'banlog' );
+				break;
+			default:
+				/* translators: %s: what the log is for */
+				$msg = __( '%s: the path contains control characters.', 'banlog' );
+		}
+		add_settings_error( Banlog_Plugin::OPTION, 'banlog_path_' . $problem, sprintf( $msg, $label ), 'error' );
+		return false;
+	}
+
+	/**
+	 * Validates the submitted options; a refused value keeps the stored one.
+	 *
+	 * @param mixed $input Submitted values.
+	 * @return array
+	 */
+	public function sanitize( $input ) {
+		$old = Banlog_Plugin::options();
+		if ( ! is_array( $input ) ) {
+			return $old;
+		}
+		$out = $old;
+
+		$spam_log = isset( $input['spam_log'] ) ? trim( wp_unslash( (string) $input['spam_log'] ) ) : '';
+		if ( '' === $spam_log || $this->check_path( $spam_log, __( 'Spam log file', 'banlog' ) ) ) {
+			$out['spam_log'] = $spam_log;
+		}
+		$auth_log = isset( $input['auth_log'] ) ? trim( wp_unslash( (string) $input['auth_log'] ) ) : '';
+		if ( '' === $auth_log || $this->check_path( $auth_log, __( 'Auth log file', 'banlog' ) ) ) {
+			$out['auth_log'] = $auth_log;
+		}
+
+		$out['syslog'] = empty( $input['syslog'] ) ? 0 : 1;
+		$out['syslog_spam'] = empty( $input['syslog_spam'] ) ? 0 : 1;
+		$out['log_success'] = empty( $input['log_success'] ) ? 0 : 1;
+
+		$facility = isset( $input['syslog_facility'] ) ? (string) $input['syslog_facility'] : 'auth';
+		if ( isset( Banlog_Writer::FACILITIES[ $facility ] ) ) {
+			$out['syslog_facility'] = $facility;
+		}
+
+		$target = isset( $input['syslog_target'] ) ? trim( wp_unslash( (string) $input['syslog_target'] ) ) : '';
+		if ( '' === $target ) {
+			$target = '/dev/log';
+		}
+		if ( preg_match( '#^(/[^\x00-\x1f\x7f]*|(udp|tcp)://[A-Za-z0-9.\-]+:\d{1,5}|(udp|tcp)://\[[0-9A-Fa-f:.]+\]:\d{1,5})$#D', $target ) ) {
+			$out['syslog_target'] = $target;
+		} else {
+			add_settings_error( Banlog_Plugin::OPTION, 'banlog_target', __( 'Syslog destination: give a socket path such as /dev/log, or udp://host:port, or tcp://host:port.', 'banlog' ), 'error' );
+		}
+
+		$proxies = isset( $input['trusted_proxies'] ) ? wp_unslash( (string) $input['trusted_proxies'] ) : '';
+		$bad = Banlog_Client::invalid_ranges( $proxies );
+		if ( $bad ) {
+			add_settings_error(
+				Banlog_Plugin::OPTION,
+				'banlog_proxies',
+				/* translators: %s: the refused entries */
+				sprintf( __( 'Trusted proxies: not an address or CIDR range: %s', 'banlog' ), implode( ', ', array_map( array( 'Banlog_Format', 'sanitize_user' ), $bad ) ) ),
+				'error'
+			);
+		} else {
+			$out['trusted_proxies'] = implode( "\n", Banlog_Client::split_list( $proxies ) );
+		}
+
+		$header = isset( $input['proxy_header'] ) ? trim( (string) $input['proxy_header'] ) : 'X-Forwarded-For';
+		if ( preg_match( '/^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$/D', $header ) ) {
+			$out['proxy_header'] = $header;
+		} else {
+			add_settings_error( Banlog_Plugin::OPTION, 'banlog_header', __( 'Client address header: letters, digits and dashes only.', 'banlog' ), 'error' );
+		}
+		return $out;
+	}
+
+	/**
+	 * Section intro.
+	 */
+	public function section_logs() {
+		echo '<p>' . esc_html__( 'Comments marked as spam go to the spam log file; failed logins go to syslog (auth.log). fail2ban reads both.', 'banlog' ) . '</p>';
+	}
+
+	/**
+	 * Section intro.
+	 */
+	public function section_clients() {
+		echo '<p>' . esc_html__( 'Behind a reverse proxy or CDN, list its addresses here; the client address is then taken from the header, rightmost entry that is not a trusted proxy. Requests from other peers never use the header.', 'banlog' ) . '</p>';
+	}
+
+	/**
+	 * A text input.
+	 *
+	 * @param string $key   Option key.
+	 * @param string $help  Description.
+	 * @param string $class CSS class.
+	 */
+	private function text( $key, $help, $class = 'regular-text code' ) {
+		$o = Banlog_Plugin::options();
+		printf(
+			'<input type="text" id="%1$s" name="%2$s" value="%3$s" class="%4$s" />',
+			esc_attr( 'banlog_' . $key ),
+			esc_attr( Banlog_Plugin::OPTION . '[' . $key . ']' ),
+			esc_attr( (string) $o[ $key ] ),
+			esc_attr( $class )
+		);
+		if ( '' !== $help ) {
+			echo '<p class="description">' . esc_html( $help ) . '</p>';
+		}
+	}
+
+	/**
+	 * A checkbox.
+	 *
+	 * @param string $key   Option key.
+	 * @param string $label Label.
+	 */
+	private function checkbox( $key, $label ) {
+		$o = Banlog_Plugin::options();
+		printf(
+			'<label><input type="checkbox" id="%1$s" name="%2$s" value="1" %3$s /> %4$s</label>',
+			esc_attr( 'banlog_' . $key ),
+			esc_attr( Banlog_Plugin::OPTION . '[' . $key . ']' ),
+			checked( ! empty( $o[ $key ] ), true, false ),
+			esc_html( $label )
+		);
+	}
+
+	/** Field. */
+	public function field_spam_log() {
+		$this->text( 'spam_log', __( 'Absolute path of the file; empty to turn the spam log off. Not a .php (or other executable) name.', 'banlog' ) );
+		echo '<p>';
+		$this->checkbox( 'syslog_spam', __( 'Also send spam events to syslog', 'banlog' ) );
+		echo '</p>';
+	}
+
+	/** Field. */
+	public function field_syslog() {
+		$this->checkbox( 'syslog', __( 'Send failed logins to syslog', 'banlog' ) );
+	}
+
+	/** Field. */
+	public function field_facility() {
+		$o = Banlog_Plugin::options();
+		printf( '<select id="banlog_syslog_facility" name="%s">', esc_attr( Banlog_Plugin::OPTION . '[syslog_facility]' ) );
+		foreach ( array_keys( Banlog_Writer::FACILITIES ) as $f ) {
+			printf( '<option value="%1$s" %2$s>%1$s</option>', esc_attr( $f ), selected( $o['syslog_facility'], $f, false ) );
+		}
+		echo '</select>';
+	}
+
+	/** Field. */
+	public function field_target() {
+		$this->text( 'syslog_target', __( '/dev/log (the local syslog daemon), another socket path, or udp://host:port / tcp://host:port for a remote collector.', 'banlog' ) );
+	}
+
+	/** Field. */
+	public function field_auth_log() {
+		$this->text( 'auth_log', __( 'Optional: also write the authentication lines to this file (for hosts without a syslog daemon).', 'banlog' ) );
+	}
+
+	/** Field. */
+	public function field_log_success() {
+		$this->checkbox( 'log_success', __( 'Log successful logins (severity info)', 'banlog' ) );
+	}
+
+	/** Field. */
+	public function field_proxies() {
+		$o = Banlog_Plugin::options();
+		printf(
+			'<textarea id="banlog_trusted_proxies" name="%1$s" rows="4" cols="50" class="code">%2$s</textarea>',
+			esc_attr( Banlog_Plugin::OPTION . '[trusted_proxies]' ),
+			esc_textarea( (string) $o['trusted_proxies'] )
+		);
+		echo '<p class="description">' . esc_html__( 'One address or CIDR range per line, IPv4 or IPv6 (e.g. 10.0.0.0/8, 2001:db8::/32). Empty: no proxy, REMOTE_ADDR is the client.', 'banlog' ) . '</p>';
+	}
+
+	/** Field. */
+	public function field_header() {
+		$o = Banlog_Plugin::options();
+		echo '<input type="text" id="banlog_proxy_header" list="banlog_headers" name="' . esc_attr( Banlog_Plugin::OPTION . '[proxy_header]' ) . '" value="' . esc_attr( (string) $o['proxy_header'] ) . '" class="regular-text code" />';
+		echo '<datalist id="banlog_headers">';
+		foreach ( self::HEADERS as $h ) {
+			echo '<option value="' . esc_attr( $h ) . '"></option>';
+		}
+		echo '</datalist>';
+	}
+
+	/**
+	 * The page.
+	 */
+	public function render() {
+		if ( ! current_user_can( 'manage_options' ) ) {
+			wp_die( esc_html__( 'Sorry, you are not allowed to manage banlog.', 'banlog' ), 403 );
+		}
+		echo '<div class="wrap" id="banlog-settings">';
+		echo '<h1>' . esc_html__( 'banlog', 'banlog' ) . '</h1>';
+		settings_errors( Banlog_Plugin::OPTION );
+		echo '<form method="post" action="' . esc_url( admin_url( 'options.php' ) ) . '">';
+		settings_fields( self::GROUP );
+		do_settings_sections( self::PAGE );
+		submit_button();
+		echo '</form>';
+		$this->render_status();
+		echo '</div>';
+	}
+
+	/**
+	 * The status panel.
+	 */
+	private function render_status() {
+		$o = Banlog_Plugin::options();
+		$writer = $this->plugin->writer();
+		echo '<div id="banlog-status"><h2>' . esc_html__( 'Status', 'banlog' ) . '</h2><table class="widefat striped"><tbody>';
+
+		$stats = $writer->stats();
+		if ( null !== $stats ) {
+			$version = isset( $stats['version'] ) ? (string) $stats['version'] : '?';
+			/* translators: %s: extension version */
+			$this->row( __( 'Mode', 'banlog' ), sprintf( __( 'banlog extension %s loaded', 'banlog' ), $version ), 'banlog-mode' );
+			$counters = array();
+			foreach ( array( 'accepted', 'written', 'dropped', 'pending' ) as $k ) {
+				if ( isset( $stats[ $k ] ) && is_scalar( $stats[ $k ] ) ) {
+					$counters[] = $k . ' ' . $stats[ $k ];
+				}
+			}
+			$this->row( __( 'Counters (this PHP worker)', 'banlog' ), implode( ' · ', $counters ), 'banlog-counters' );
+			if ( isset( $stats['sinks'] ) && is_array( $stats['sinks'] ) ) {
+				foreach ( $stats['sinks'] as $sink ) {
+					if ( ! is_array( $sink ) ) {
+						continue;
+					}
+					$parts = array();
+					foreach ( array( 'written', 'errors', 'pending' ) as $k ) {
+						if ( isset( $sink[ $k ] ) && is_scalar( $sink[ $k ] ) ) {
+							$parts[] = $k . ' ' . $sink[ $k ];
+						}
+					}
+					if ( ! empty( $sink['last_error'] ) && is_scalar( $sink['last_error'] ) ) {
+						$parts[] = __( 'last error:', 'banlog' ) . ' ' . $sink['last_error'];
+					}
+					/* translators: %s: sink name */
+					$this->row( sprintf( __( 'Sink %s', 'banlog' ), isset( $sink['name'] ) ? (string) $sink['name'] : '?' ), implode( ' · ', $parts ) );
+				}
+			}
+		} else {
+			$this->row( __( 'Mode', 'banlog' ), __( 'fallback mode (pure PHP writer; the banlog extension is not loaded)', 'banlog' ), 'banlog-mode' );
+		}
+
+		$path = (string) $o['spam_log'];
+		if ( '' === $path ) {
+			$this->row( __( 'Spam log', 'banlog' ), __( 'off', 'banlog' ), 'banlog-spam-log' );
+		} else {
+			$this->row( __( 'Spam log', 'banlog' ), $path . ' — ' . self::writable_text( $path ), 'banlog-spam-log' );
+			$exposure = $this->exposure( $path );
+			if ( null !== $exposure ) {
+				$this->row( __( 'Warning', 'banlog' ), $exposure, 'banlog-exposure' );
+			}
+		}
+		if ( '' !== (string) $o['auth_log'] ) {
+			$this->row( __( 'Auth log', 'banlog' ), $o['auth_log'] . ' — ' . self::writable_text( (string) $o['auth_log'] ) );
+		}
+		$this->row(
+			__( 'Syslog', 'banlog' ),
+			$o['syslog'] ? sprintf( '%s, facility %s, ident %s', $o['syslog_target'], $o['syslog_facility'], $writer->ident() ) : __( 'off', 'banlog' )
+		);
+
+		$err = get_option( Banlog_Plugin::ERROR_OPTION );
+		if ( is_array( $err ) && isset( $err['time'], $err['sink'], $err['message'] ) ) {
+			$when = wp_date( 'Y-m-d H:i:s', (int) $err['time'] );
+			$this->row( __( 'Last error', 'banlog' ), $when . ' ' . $err['sink'] . ': ' . $err['message'], 'banlog-last-error' );
+		} else {
+			$this->row( __( 'Last error', 'banlog' ), __( 'none', 'banlog' ), 'banlog-last-error' );
+		}
+		echo '</tbody></table>';
+
+		echo '<h2>' . esc_html__( 'fail2ban', 'banlog' ) . '</h2>';
+		echo '<p>' . esc_html__( 'The filter and the jails for this configuration, ready to copy (the sidecar command "banlog install" writes them for you).', 'banlog' ) . '</p>';
+		echo '<h3><code>/etc/fail2ban/filter.d/banlog-spam.conf</code></h3>';
+		echo '<textarea id="banlog-filter-snippet" readonly rows="8" cols="90" class="code large-text">' . esc_textarea( self::filter_snippet() ) . '</textarea>';
+		echo '<h3><code>/etc/fail2ban/jail.d/banlog.conf</code></h3>';
+		echo '<textarea id="banlog-jail-snippet" readonly rows="20" cols="90" class="code large-text">' . esc_textarea( self::jail_snippet( $o ) ) . '</textarea>';
+		echo '</div>';
+	}
+
+	/**
+	 * One status row.
+	 *
+	 * @param string $label Label.
+	 * @param string $value Value.
+	 * @param string $id    Element id.
+	 */
+	private function row( $label, $value, $id = '' ) {
+		$id_attr = '' === $id ? '' : ' id="' . esc_attr( $id ) . '"';
+		echo '<tr><th scope="row">' . esc_html( $label ) . '</th><td' . $id_attr . '>' . esc_html( $value ) . '</td></tr>';
+	}
+
+	/**
+	 * Whether PHP (this web user) can append to a path.
+	 *
+	 * @param string $path Path.
+	 * @return string
+	 */
+	private static function writable_text( $path ) {
+		// phpcs:disable WordPress.PHP.NoSilencedErrors.Discouraged, WordPress.WP.AlternativeFunctions
+		if ( @file_exists( $path ) ) {
+			return @is_writable( $path ) ? __( 'writable', 'banlog' ) : __( 'NOT writable by the web server user', 'banlog' );
+		}
+		$dir = dirname( $path );
+		if ( ! @is_dir( $dir ) ) {
+			return __( 'the directory does not exist', 'banlog' );
+		}
+		return @is_writable( $dir ) ? __( 'not created yet; the directory is writable', 'banlog' ) : __( 'NOT writable: the directory is not writable by the web server user', 'banlog' );
+		// phpcs:enable
+	}
+
+	/**
+	 * A warning when the log lies in the web root, and whether it can be downloaded.
+	 *
+	 * @param string $path Path.
+	 * @return string|null
+	 */
+	private function exposure( $path ) {
+		$roots = array(
+			array( wp_normalize_path( untrailingslashit( WP_CONTENT_DIR ) ), content_url() ),
+			array( wp_normalize_path( untrailingslashit( ABSPATH ) ), site_url() ),
+		);
+		$norm = wp_normalize_path( $path );
+		foreach ( $roots as $root ) {
+			if ( 0 !== strpos( $norm, $root[0] . '/' ) ) {
+				continue;
+			}
+			$url = untrailingslashit( $root[1] ) . '/' . implode( '/', array_map( 'rawurlencode', explode( '/', substr( $norm, strlen( $root[0] ) + 1 ) ) ) );
+			$msg = __( 'The log file lies inside the web root: anyone may be able to download it (it lists client addresses). Move it outside, or deny access to it in the web server.', 'banlog' );
+			$res = wp_remote_head(
+				$url,
+				array(
+					'timeout'     => 2,
+					'redirection' => 0,
+					'sslverify'   => false,
+				)
+			);
+			$code = is_wp_error( $res ) ? 0 : (int) wp_remote_retrieve_response_code( $res );
+			if ( 200 === $code ) {
+				/* translators: %s: URL */
+				$msg .= ' ' . sprintf( __( 'It IS downloadable now: %s', 'banlog' ), $url );
+			}
+			return $msg;
+		}
+		return null;
+	}
+
+	/**
+	 * The spam filter, the one fail2ban has matched since the historic Spam Log plugin.
+	 *
+	 * @return string
+	 */
+	public static function filter_snippet() {
+		return "# banlog: comments marked as spam in WordPress\n"
+			. "[INCLUDES]\nbefore = common.conf\n\n"
+			. "[Definition]\n"
+			. "failregex = ^\\s*comment id=\\d+ from host=<HOST> marked as spam$\n"
+			. "ignoreregex =\n"
+			. "datepattern = ^%%Y-%%m-%%d %%H:%%M:%%S\n";
+	}
+
+	/**
+	 * The jails, with the configured paths.
+	 *
+	 * @param array $o Options.
+	 * @return string
+	 */
+	public static function jail_snippet( array $o ) {
+		$s = '';
+		if ( '' !== (string) $o['spam_log'] ) {
+			$s .= "[banlog-spam]\nenabled  = true\nfilter   = banlog-spam\nport     = http,https\n"
+				. 'logpath  = ' . $o['spam_log'] . "\nmaxretry = 5\nfindtime = 3600\nbantime  = 86400\n\n";
+		}
+		$s .= "# failed logins (filter banlog-auth: \"banlog filters\" prints it)\n";
+		$s .= "[banlog-auth]\nenabled  = true\nfilter   = banlog-auth\nport     = http,https\n";
+		if ( '' !== (string) $o['auth_log'] ) {
+			$s .= 'logpath  = ' . $o['auth_log'] . "\n";
+		} else {
+			$s .= "logpath  = %(syslog_authpriv)s\nbackend  = %(syslog_backend)s\n";
+		}
+		$s .= "maxretry = 5\nfindtime = 600\nbantime  = 3600\n";
+		return $s;
+	}
+}

@@ -1,0 +1,26 @@
+<?php
+/**
+ * Uninstall: removes banlog's options. The log files are left alone (they are the site's logs).
+ *
+ * @package banlog
+ */
+
+defined( 'WP_UNINSTALL_PLUGIN' ) || exit;
+
+/**
+ * Deletes the options of the current site.
+ */
+function banlog_uninstall_site() {
+	delete_option( 'banlog_options' );
+	delete_option( 'banlog_last_error' );
+}
+
+if ( is_multisite() && function_exists( 'get_sites' ) ) {
+	foreach ( get_sites( array( 'fields' => 'ids', 'number' => 0 ) ) as $banlog_site_id ) {
+		switch_to_blog( $banlog_site_id );
+		banlog_uninstall_site();
+		restore_current_blog();
+	}
+} else {
+	banlog_uninstall_site();
+}
