@@ -1,4 +1,453 @@
-fn main() {
-    eprintln!("banlog: not built yet");
-    std::process::exit(2);
+//! `banlog`: ships, installs, checks and simulates the fail2ban filters for the lines banlog writes.
+
+mod assets;
+mod check;
+mod doctor;
+mod install;
+mod matcher;
+mod sample;
+mod simulate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use matcher::{FilterId, Matcher};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done; nothing to report
+  1  done, with findings: check found lines that look like banlog's but match no filter;
+     install left a file you changed alone, or fail2ban rejected or could not reload the result;
+     doctor found a problem
+  2  could not do it: bad arguments, a file that cannot be read or written";
+
+#[derive(Parser)]
+#[command(
+    name = "banlog",
+    version,
+    about = "fail2ban filters and jails for banlog's WordPress spam and login lines: print, install, check, simulate, diagnose",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
 }
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the filter and jail files with your paths filled in, or write them to a folder.
+    #[command(after_help = EXIT_CODES)]
+    Filters(FiltersArgs),
+    /// Install the filters and jails into a fail2ban configuration folder, validate, reload.
+    #[command(after_help = EXIT_CODES)]
+    Install(InstallArgs),
+    /// Apply the shipped filters to logs: matched and missed lines, addresses with counts.
+    #[command(after_help = EXIT_CODES)]
+    Check(CheckArgs),
+    /// Replay logs through the jails' counting: which addresses would be banned, when, how often.
+    #[command(after_help = EXIT_CODES)]
+    Simulate(SimulateArgs),
+    /// Check a setup end to end: extension, log paths, time zone, installed filters, running jails.
+    #[command(after_help = EXIT_CODES)]
+    Doctor(DoctorArgs),
+    /// Print example lines of every kind banlog writes, in every log layout, for trying filters.
+    #[command(after_help = EXIT_CODES)]
+    Sample(SampleArgs),
+}
+
+#[derive(Args)]
+struct PathArgs {
+    /// The spam log the WordPress plugin writes (absolute path); fills in and enables banlog-spam.
+    #[arg(long, value_name = "PATH")]
+    spam_log: Option<String>,
+    /// banlog's own auth log file, when auth lines go to a file instead of syslog; the auth jails
+    /// then read it instead of the system auth log.
+    #[arg(long, value_name = "PATH")]
+    auth_log: Option<String>,
+    /// Jails to enable (comma separated). Default: banlog-spam when --spam-log is given, and
+    /// banlog-auth and banlog-auth-hard.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    enable: Option<Vec<String>>,
+}
+
+impl PathArgs {
+    fn settings(&self) -> assets::Settings {
+        let enable = self.enable.clone().unwrap_or_else(|| {
+            let mut v: Vec<String> = Vec::new();
+            if self.spam_log.is_some() {
+                v.push("banlog-spam".into());
+            }
+            v.extend(["banlog-auth".into(), "banlog-auth-hard".into()]);
+            v
+        });
+        assets::Settings { spam_log: self.spam_log.clone(), auth_log: self.auth_log.clone(), enable }
+    }
+}
+
+#[derive(Args)]
+struct FiltersArgs {
+    #[command(flatten)]
+    paths: PathArgs,
+    /// Write the files under this folder (filter.d/, jail.d/) instead of printing them.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct InstallArgs {
+    /// fail2ban's configuration folder.
+    #[arg(long, value_name = "DIR", default_value = "/etc/fail2ban")]
+    fail2ban_dir: PathBuf,
+    /// The spam log the WordPress plugin writes (absolute path).
+    #[arg(long, value_name = "PATH")]
+    spam_log: String,
+    /// banlog's own auth log file, when auth lines go to a file instead of syslog.
+    #[arg(long, value_name = "PATH")]
+    auth_log: Option<String>,
+    /// Jails to enable (comma separated). Default: all three.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    enable: Option<Vec<String>>,
+    /// Replace files you changed (the old content is kept as FILE.banlog-old).
+    #[arg(long)]
+    force: bool,
+    /// Ask the running fail2ban to reload its configuration afterwards.
+    #[arg(long)]
+    reload: bool,
+    /// Do not run `fail2ban-client -c DIR -t` on the result.
+    #[arg(long)]
+    no_validate: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Log files to check (`-` reads standard input).
+    #[arg(required = true, value_name = "LOG")]
+    logs: Vec<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// Log files to replay (`-` reads standard input).
+    #[arg(required = true, value_name = "LOG")]
+    logs: Vec<String>,
+    /// Replay through this jail only (banlog-spam, banlog-auth, banlog-auth-hard). Default: all.
+    #[arg(long, value_name = "NAME")]
+    jail: Option<String>,
+    /// Failures that trigger a ban (default: the jail's).
+    #[arg(long)]
+    maxretry: Option<u32>,
+    /// Seconds within which the failures must fall (default: the jail's).
+    #[arg(long, value_name = "SECONDS")]
+    findtime: Option<i64>,
+    /// Seconds a ban lasts, negative for ever (default: the jail's).
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    bantime: Option<i64>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DoctorArgs {
+    /// The PHP command line to ask about the extension.
+    #[arg(long, default_value = "php")]
+    php: String,
+    /// The spam log (default: PHP's banlog.spam_log).
+    #[arg(long, value_name = "PATH")]
+    spam_log: Option<String>,
+    /// banlog's auth log file, if used (default: PHP's banlog.auth_log).
+    #[arg(long, value_name = "PATH")]
+    auth_log: Option<String>,
+    /// The user PHP-FPM or Apache runs as.
+    #[arg(long, default_value = "www-data")]
+    web_user: String,
+    /// fail2ban's configuration folder.
+    #[arg(long, value_name = "DIR", default_value = "/etc/fail2ban")]
+    fail2ban_dir: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// The client address (any form; printed canonically, as banlog would).
+    #[arg(long, default_value = "203.0.113.9")]
+    addr: String,
+    /// The user name, raw (it is sanitized as banlog sanitizes it).
+    #[arg(long, default_value = "admin")]
+    user: String,
+    /// The user name as hex bytes, for names with bytes a command line cannot carry.
+    #[arg(long, value_name = "HEX", conflicts_with = "user")]
+    user_hex: Option<String>,
+    /// The site host in the syslog ident (empty: bare `wordpress`).
+    #[arg(long, default_value = "example.com")]
+    site_host: String,
+    /// The host name syslog puts before the ident.
+    #[arg(long, default_value = "web1")]
+    hostname: String,
+    #[arg(long, default_value_t = 4242)]
+    pid: u32,
+    #[arg(long, default_value_t = 527)]
+    comment_id: u64,
+    /// Seconds since the epoch (default: now).
+    #[arg(long)]
+    time: Option<i64>,
+    /// Machine-readable output (one JSON array with kind, layout, line, addr, jails).
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Filters(a) => cmd_filters(a),
+        Cmd::Install(a) => cmd_install(a),
+        Cmd::Check(a) => cmd_check(a),
+        Cmd::Simulate(a) => cmd_simulate(a),
+        Cmd::Doctor(a) => cmd_doctor(a),
+        Cmd::Sample(a) => cmd_sample(a),
+    };
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("banlog: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+type Res = Result<u8, String>;
+
+fn cmd_filters(a: FiltersArgs) -> Res {
+    let files = assets::render(&a.paths.settings()).map_err(|e| e.to_string())?;
+    match a.out {
+        None => {
+            for (rel, text) in files {
+                println!("# ===== {rel} =====");
+                print!("{text}");
+            }
+        }
+        Some(dir) => {
+            for (rel, text) in files {
+                let p = dir.join(rel);
+                std::fs::create_dir_all(p.parent().unwrap()).map_err(|e| format!("cannot create {}: {e}", p.parent().unwrap().display()))?;
+                install::write_atomic(&p, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+                println!("wrote {}", p.display());
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn cmd_install(a: InstallArgs) -> Res {
+    let settings = PathArgs { spam_log: Some(a.spam_log), auth_log: a.auth_log, enable: a.enable }.settings();
+    let files = assets::render(&settings).map_err(|e| e.to_string())?;
+    let done = install::install(&a.fail2ban_dir, &files, a.force)?;
+    let mut code = 0;
+    let mut report = serde_json::json!({ "files": &done.results });
+    if !a.json {
+        for r in &done.results {
+            let what = match r.outcome {
+                install::Outcome::Created => "created",
+                install::Outcome::Updated => "updated",
+                install::Outcome::Unchanged => "unchanged",
+                install::Outcome::Replaced => "replaced (your version is kept as .banlog-old)",
+                install::Outcome::KeptChanged => "KEPT: you changed it; rerun with --force to replace it, or move your changes into a .local file",
+            };
+            println!("{}: {what}", r.path);
+        }
+    }
+    if done.results.iter().any(|r| r.outcome == install::Outcome::KeptChanged) {
+        code = 1;
+    }
+    if !a.no_validate {
+        match install::validate(&a.fail2ban_dir) {
+            Ok(None) => {
+                report["validated"] = serde_json::Value::Null;
+                if !a.json {
+                    println!("fail2ban-client not found: not validated (apt-get install fail2ban)");
+                }
+            }
+            Ok(Some(_)) => {
+                report["validated"] = true.into();
+                if !a.json {
+                    println!("fail2ban-client -c {} -t: OK", a.fail2ban_dir.display());
+                }
+            }
+            Err(out) => {
+                done.roll_back().map_err(|e| format!("fail2ban rejected the configuration and the roll-back failed: {e}"))?;
+                report["validated"] = false.into();
+                report["error"] = out.clone().into();
+                eprintln!("banlog: fail2ban-client -c {} -t rejected the configuration; every file was put back as it was:\n{out}", a.fail2ban_dir.display());
+                if a.json {
+                    println!("{report}");
+                }
+                return Ok(1);
+            }
+        }
+    }
+    if a.reload {
+        match install::reload(&a.fail2ban_dir) {
+            Ok(Some(_)) => {
+                report["reloaded"] = true.into();
+                if !a.json {
+                    println!("fail2ban reloaded");
+                }
+            }
+            Ok(None) => return Err("cannot reload: fail2ban-client is not installed".into()),
+            Err(out) => {
+                report["reloaded"] = false.into();
+                eprintln!("banlog: fail2ban-client reload failed (is fail2ban running? systemctl status fail2ban):\n{out}");
+                code = 1;
+            }
+        }
+    }
+    if a.json {
+        println!("{report}");
+    }
+    Ok(code)
+}
+
+fn cmd_check(a: CheckArgs) -> Res {
+    let m = Matcher::new();
+    let mut reports = Vec::new();
+    for log in &a.logs {
+        reports.push(check::check_file(&m, log, |_| {})?);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&reports).unwrap());
+    } else {
+        for r in &reports {
+            check::print_text(r);
+        }
+    }
+    Ok(if reports.iter().any(|r| r.unrecognized > 0) { 1 } else { 0 })
+}
+
+/// maxretry, findtime and bantime of a jail in the shipped jail file.
+fn jail_params(jail: &str) -> simulate::JailParams {
+    let mut section = "";
+    let mut v: BTreeMap<&str, i64> = BTreeMap::new();
+    for line in assets::JAIL.text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            section = t.trim_matches(['[', ']']);
+        } else if section == jail {
+            if let Some((k, val)) = t.split_once('=') {
+                if let Ok(n) = val.trim().parse() {
+                    v.insert(k.trim(), n);
+                }
+            }
+        }
+    }
+    simulate::JailParams { maxretry: v["maxretry"] as u32, findtime: v["findtime"], bantime: v["bantime"] }
+}
+
+fn cmd_simulate(a: SimulateArgs) -> Res {
+    let jails: Vec<FilterId> = match &a.jail {
+        None => FilterId::ALL.to_vec(),
+        Some(j) => vec![FilterId::from_jail(j).ok_or_else(|| format!("unknown jail '{j}'; the jails are: {}", assets::JAILS.join(", ")))?],
+    };
+    let zone = banlog_core::LocalZone::load();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let m = Matcher::new();
+    let mut events: BTreeMap<FilterId, (Vec<(i64, String)>, usize)> = BTreeMap::new();
+    for log in &a.logs {
+        check::check_file(&m, log, |t| {
+            for (f, addr) in t.hits {
+                let e = events.entry(f).or_default();
+                match &t.time {
+                    Some(lt) => e.0.push((simulate::unix_time(lt, &zone, now), addr)),
+                    None => e.1 += 1,
+                }
+            }
+        })?;
+    }
+    let mut results = Vec::new();
+    for f in jails {
+        let mut p = jail_params(f.jail());
+        if let Some(x) = a.maxretry {
+            if x == 0 {
+                return Err("--maxretry must be at least 1".into());
+            }
+            p.maxretry = x;
+        }
+        p.findtime = a.findtime.unwrap_or(p.findtime);
+        p.bantime = a.bantime.unwrap_or(p.bantime);
+        let (ev, undated) = events.remove(&f).unwrap_or_default();
+        results.push(simulate::simulate(f.jail(), p, ev, undated, &zone));
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&results).unwrap());
+    } else {
+        for r in &results {
+            simulate::print_text(r);
+        }
+    }
+    Ok(0)
+}
+
+fn cmd_doctor(a: DoctorArgs) -> Res {
+    let findings = doctor::run(&doctor::Options {
+        php: a.php,
+        spam_log: a.spam_log,
+        auth_log: a.auth_log,
+        web_user: a.web_user,
+        fail2ban_dir: a.fail2ban_dir,
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&findings).unwrap());
+    } else {
+        doctor::print_text(&findings);
+    }
+    Ok(if findings.iter().all(|f| f.status == doctor::Status::Ok) { 0 } else { 1 })
+}
+
+fn cmd_sample(a: SampleArgs) -> Res {
+    let addr = banlog_core::parse_addr(a.addr.as_bytes()).map_err(|e| format!("--addr: {e}"))?;
+    let raw_user = match &a.user_hex {
+        Some(h) => decode_hex(h).ok_or("--user-hex: expected an even number of hex digits")?,
+        None => a.user.clone().into_bytes(),
+    };
+    let site_host = banlog_core::sanitize_ident_host(&a.site_host).map_err(|e| format!("--site-host: {e}"))?;
+    let stamp = match a.time {
+        Some(t) => banlog_core::Stamp { unix_secs: t, micros: 0 },
+        None => banlog_core::Stamp::now(),
+    };
+    let samples = sample::samples(&sample::Params {
+        addr,
+        user: banlog_core::sanitize_user(&raw_user),
+        site_host,
+        hostname: a.hostname,
+        pid: a.pid,
+        comment_id: a.comment_id,
+        stamp,
+        zone: banlog_core::LocalZone::load(),
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&samples).unwrap());
+    } else {
+        for s in samples {
+            println!("{}", s.line);
+        }
+    }
+    Ok(0)
+}
+
+fn decode_hex(h: &str) -> Option<Vec<u8>> {
+    if h.len() % 2 != 0 {
+        return None;
+    }
+    (0..h.len()).step_by(2).map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok()).collect()
+}
+

@@ -1,0 +1,137 @@
+//! The fail2ban files banlog ships, embedded so that the binary alone can install them, and their
+//! rendering with an installation's paths filled in.
+
+use std::path::Path;
+
+/// One file of the fail2ban configuration, relative to the configuration folder.
+#[derive(Debug, Clone, Copy)]
+pub struct Asset {
+    pub rel: &'static str,
+    pub text: &'static str,
+}
+
+pub const SPAM_FILTER: Asset = Asset {
+    rel: "filter.d/banlog-spam.conf",
+    text: include_str!("../../filters/filter.d/banlog-spam.conf"),
+};
+pub const AUTH_FILTER: Asset = Asset {
+    rel: "filter.d/banlog-auth.conf",
+    text: include_str!("../../filters/filter.d/banlog-auth.conf"),
+};
+pub const JAIL: Asset = Asset {
+    rel: "jail.d/banlog.conf",
+    text: include_str!("../../filters/jail.d/banlog.conf"),
+};
+
+/// The jails in `jail.d/banlog.conf`.
+pub const JAILS: [&str; 3] = ["banlog-spam", "banlog-auth", "banlog-auth-hard"];
+
+/// What `banlog filters` and `banlog install` fill in.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub spam_log: Option<String>,
+    pub auth_log: Option<String>,
+    /// Jails written with `enabled = true`.
+    pub enable: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("{what} '{path}' must be an absolute path (fail2ban resolves relative paths against its own working folder)")]
+    NotAbsolute { what: &'static str, path: String },
+    #[error("{what} must be one line: it may not contain a line break or a NUL")]
+    NotOneLine { what: &'static str },
+    #[error("unknown jail '{0}'; the jails are: banlog-spam, banlog-auth, banlog-auth-hard")]
+    UnknownJail(String),
+}
+
+fn check_path(what: &'static str, path: &str) -> Result<String, RenderError> {
+    if path.contains(['\n', '\r', '\0']) {
+        return Err(RenderError::NotOneLine { what });
+    }
+    if !Path::new(path).is_absolute() {
+        return Err(RenderError::NotAbsolute { what, path: path.to_owned() });
+    }
+    // fail2ban interpolates `%(name)s` in values: a literal percent sign must be doubled.
+    Ok(path.replace('%', "%%"))
+}
+
+/// The files as they are to be written, paths filled in: (relative path, content).
+pub fn render(settings: &Settings) -> Result<Vec<(&'static str, String)>, RenderError> {
+    for j in &settings.enable {
+        if !JAILS.contains(&j.as_str()) {
+            return Err(RenderError::UnknownJail(j.clone()));
+        }
+    }
+    let spam = settings.spam_log.as_deref().map(|p| check_path("the spam log path", p)).transpose()?;
+    let auth = settings.auth_log.as_deref().map(|p| check_path("the auth log path", p)).transpose()?;
+    Ok(vec![
+        (SPAM_FILTER.rel, SPAM_FILTER.text.to_owned()),
+        (AUTH_FILTER.rel, AUTH_FILTER.text.to_owned()),
+        (JAIL.rel, render_jail(spam.as_deref(), auth.as_deref(), &settings.enable)),
+    ])
+}
+
+/// Rewrites `enabled`, `logpath` and `backend` inside the banlog sections of the shipped jail file;
+/// everything else (comments included) stays as shipped, so a diff against it shows only the
+/// installation's choices.
+fn render_jail(spam: Option<&str>, auth: Option<&str>, enable: &[String]) -> String {
+    let mut out = String::with_capacity(JAIL.text.len() + 256);
+    out.push_str(&format!(
+        "# Written by banlog {} for this host: paths filled in, chosen jails enabled.\n\
+         # Local changes belong in jail.d/banlog.local (banlog install leaves that file alone).\n#\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let mut section = String::new();
+    for line in JAIL.text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            section = t[1..t.len() - 1].to_owned();
+        }
+        let key = t.split('=').next().unwrap_or("").trim();
+        let replaced = match (section.as_str(), key) {
+            (s, "enabled") if JAILS.contains(&s) => {
+                Some(format!("enabled  = {}", enable.iter().any(|e| e == s)))
+            }
+            ("banlog-spam", "logpath") => spam.map(|p| format!("logpath  = {p}")),
+            ("banlog-auth" | "banlog-auth-hard", "logpath") => auth.map(|p| format!("logpath  = {p}")),
+            // banlog's own auth_log is a plain file: read it by polling or inotify, not from the journal.
+            ("banlog-auth" | "banlog-auth-hard", "backend") => auth.map(|_| "backend  = auto".to_owned()),
+            _ => None,
+        };
+        out.push_str(replaced.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_jails_are_disabled_and_rendering_fills_in() {
+        assert_eq!(JAIL.text.matches("enabled  = false").count(), 3);
+        let files = render(&Settings {
+            spam_log: Some("/srv/wp/100%/spam.log".into()),
+            auth_log: Some("/var/log/wp-auth.log".into()),
+            enable: vec!["banlog-spam".into(), "banlog-auth-hard".into()],
+        })
+        .unwrap();
+        let jail = &files[2].1;
+        assert!(jail.contains("logpath  = /srv/wp/100%%/spam.log\n"));
+        assert_eq!(jail.matches("logpath  = /var/log/wp-auth.log\n").count(), 2);
+        assert_eq!(jail.matches("backend  = auto\n").count(), 3);
+        assert_eq!(jail.matches("enabled  = true\n").count(), 2);
+        assert!(jail.contains("[banlog-auth]\n# Password failures a person can cause (wrong password, mistyped login name): a few tries.\nenabled  = false\n"));
+        assert!(!jail.contains("syslog_authpriv"));
+    }
+
+    #[test]
+    fn refuses_paths_that_would_break_the_file() {
+        let bad = |p: &str| render(&Settings { spam_log: Some(p.into()), ..Default::default() }).is_err();
+        assert!(bad("relative/spam.log"));
+        assert!(bad("/tmp/a\nenabled = true"));
+        assert!(render(&Settings { enable: vec!["sshd".into()], ..Default::default() }).is_err());
+    }
+}
