@@ -48,8 +48,9 @@ def php():
 class Rsyslog:
     """A real rsyslogd on a private unix socket, writing every message to one file."""
 
-    def __init__(self, workdir: pathlib.Path, template="RSYSLOG_TraditionalFileFormat"):
+    def __init__(self, workdir: pathlib.Path, template="RSYSLOG_TraditionalFileFormat", template_def=""):
         self.dir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.socket = workdir / "log.sock"
         self.out = workdir / "messages.log"
         self.pidfile = workdir / "rsyslogd.pid"
@@ -58,6 +59,7 @@ class Rsyslog:
             f'global(workDirectory="{workdir}")\n'
             f'module(load="imuxsock" SysSock.Use="off")\n'
             f'input(type="imuxsock" Socket="{self.socket}" CreatePath="on" UseSpecialParser="off")\n'
+            f'{template_def}\n'
             f'*.* action(type="omfile" file="{self.out}" template="{template}")\n'
         )
         self.proc = None
@@ -102,7 +104,6 @@ class Rsyslog:
 @pytest.fixture
 def rsyslog(tmp_path):
     r = Rsyslog(tmp_path / "rsyslog")
-    r.dir.mkdir()
     r.start()
     yield r
     r.stop()

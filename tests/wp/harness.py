@@ -1,0 +1,514 @@
+"""A real WordPress stack for banlog's end-to-end tests and for `make demo`.
+
+MariaDB (own data dir and socket), two php-fpm 8.2 masters (one with the banlog extension, one
+without: the plugin's pure-PHP fallback), nginx on loopback ports, Debian's WordPress copied into a
+temporary directory with our own wp-config.php, a private rsyslog for the auth lines. The site is
+installed over HTTP and the plugin activated the way an admin does it.
+
+Clients talk real HTTP from chosen loopback source addresses (127.0.0.x), so that each simulated
+attacker has its own address.
+"""
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import json
+import os
+import pathlib
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import xmlrpc.client
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PLUGIN_SRC = ROOT / "wp-plugin" / "banlog"
+MU_PLUGIN_SRC = pathlib.Path(__file__).resolve().parent / "mu-plugins"
+WP_SRC = pathlib.Path("/usr/share/wordpress")
+EXT = pathlib.Path(os.environ.get("BANLOG_EXT", ROOT / "target/release/libbanlog.so"))
+
+PHP_FPM = shutil.which("php-fpm8.2") or "/usr/sbin/php-fpm8.2"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+MARIADB_INSTALL_DB = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
+MARIADB = shutil.which("mariadb") or "/usr/bin/mariadb"
+
+ADMIN_USER = "admin"
+ADMIN_PASS = "correct horse battery staple"
+WEB_USER = "www-data"
+# A zone with a half-hour offset and DST: a line in UTC or in the wrong zone shows at once.
+DEFAULT_TZ = "America/St_Johns"
+
+
+def _load_rsyslog_class():
+    """tests/conftest.py's Rsyslog, loaded by path (the demo runs outside pytest)."""
+    spec = importlib.util.spec_from_file_location("banlog_tests_conftest", ROOT / "tests" / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.Rsyslog
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout=15.0, interval=0.05, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # list of (name, value)
+        self.body = body
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def header(self, name):
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<Response {self.status} {len(self.body)} bytes>"
+
+
+class Client:
+    """An HTTP client with cookies, bound to one loopback source address."""
+
+    def __init__(self, host, port, source="127.0.0.1", host_header=None, timeout=30):
+        self.host = host
+        self.port = port
+        self.source = source
+        self.host_header = host_header
+        self.timeout = timeout
+        self.cookies = {}
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout,
+                                          source_address=(self.source, 0))
+        h = {"User-Agent": "banlog-tests", "Connection": "close"}
+        if self.host_header:
+            h["Host"] = self.host_header
+        if self.cookies:
+            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        h.update(headers or {})
+        try:
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            data = r.read()
+            hdrs = r.getheaders()
+        finally:
+            conn.close()
+        for k, v in hdrs:
+            if k.lower() == "set-cookie":
+                name, _, rest = v.partition("=")
+                value = rest.split(";", 1)[0]
+                if "expires=thu, 01-jan-1970" in v.lower() or value in ("deleted", ""):
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = value
+        return Response(r.status, hdrs, data)
+
+    def get(self, path, headers=None):
+        return self.request("GET", path, headers=headers)
+
+    def post(self, path, fields, headers=None):
+        body = urllib.parse.urlencode(fields, doseq=True)
+        h = {"Content-Type": "application/x-www-form-urlencoded"}
+        h.update(headers or {})
+        return self.request("POST", path, body=body, headers=h)
+
+    def post_json(self, path, obj, headers=None):
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        return self.request("POST", path, body=json.dumps(obj), headers=h)
+
+    # ---- WordPress helpers
+
+    def login(self, user, password):
+        self.cookies["wordpress_test_cookie"] = "WP%20Cookie%20check"
+        r = self.post("/wp-login.php", {"log": user, "pwd": password, "wp-submit": "Log In",
+                                        "redirect_to": "/wp-admin/", "testcookie": "1"})
+        return r
+
+    def xmlrpc(self, method, *params):
+        body = xmlrpc.client.dumps(params, method, allow_none=True)
+        r = self.request("POST", "/xmlrpc.php", body=body, headers={"Content-Type": "text/xml"})
+        try:
+            return xmlrpc.client.loads(r.body)[0]
+        except xmlrpc.client.Fault as f:
+            return f
+
+    def multicall(self, calls):
+        """calls: list of (method, params); returns the raw list of results/faults."""
+        arg = [{"methodName": m, "params": list(p)} for m, p in calls]
+        return self.xmlrpc("system.multicall", arg)
+
+    def post_comment(self, post_id, author, email, content):
+        return self.post("/wp-comments-post.php", {
+            "comment_post_ID": str(post_id), "author": author, "email": email,
+            "url": "", "comment": content, "comment_parent": "0",
+        })
+
+
+class Stack:
+    """The whole site. `start()` brings it up (a few seconds), `stop()` tears it down."""
+
+    def __init__(self, workdir=None, ext=EXT, tz=DEFAULT_TZ, max_requests=5, log=print):
+        self.own_workdir = workdir is None
+        self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="banlog-wp-"))
+        self.ext = pathlib.Path(ext) if ext else None
+        self.tz = tz
+        self.max_requests = max_requests
+        self.log = log
+        self.procs = {}
+        self.rsyslog = None
+        self.port = free_port()
+        self.fallback_port = free_port()
+        self.ipv6 = ipv6_loopback()
+        self.docroot = self.workdir / "www"
+        self.spam_log = self.docroot / "wp-content" / "spam.log"
+        self.db_sock = self.workdir / "mysql" / "mysqld.sock"
+        self.app_password = None
+        self.secret = secrets.token_hex(16)
+
+    # ---- addresses
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def host_header(self):
+        return f"127.0.0.1:{self.port}"
+
+    def client(self, source="127.0.0.1", fallback=False, ipv6=False):
+        port = self.fallback_port if fallback else self.port
+        host = "::1" if ipv6 else "127.0.0.1"
+        # Both ports serve the same site; WordPress's URL is the first one.
+        return Client(host, port, source=source, host_header=self.host_header)
+
+    # ---- lifecycle
+
+    def start(self):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.workdir, 0o755)
+        try:
+            self._start_rsyslog()
+            self._start_mariadb()
+            self._install_files()
+            self._start_php_fpm("ext", self.ext)
+            self._start_php_fpm("fallback", None)
+            self._start_nginx()
+            self._install_site()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        for name in ("nginx", "fpm-ext", "fpm-fallback", "mariadb"):
+            p = self.procs.pop(name, None)
+            if p is None:
+                continue
+            if p.poll() is None:
+                p.send_signal(signal.SIGQUIT if name.startswith("fpm") or name == "nginx" else signal.SIGTERM)
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        if self.rsyslog:
+            self.rsyslog.stop()
+            self.rsyslog = None
+        if self.own_workdir and not os.environ.get("BANLOG_KEEP_WORKDIR"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _spawn(self, name, args, env=None, **kw):
+        logf = open(self.workdir / f"{name}.out", "ab")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        p = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, env=full_env,
+                             start_new_session=True, **kw)
+        logf.close()
+        self.procs[name] = p
+        return p
+
+    def _check_alive(self, name):
+        p = self.procs[name]
+        if p.poll() is not None:
+            out = (self.workdir / f"{name}.out").read_text(errors="replace")
+            raise RuntimeError(f"{name} exited ({p.returncode}):\n{out[-3000:]}")
+        return True
+
+    def _start_rsyslog(self):
+        Rsyslog = _load_rsyslog_class()
+        d = self.workdir / "rsyslog"
+        d.mkdir()
+        os.chmod(d, 0o755)
+        self.rsyslog = Rsyslog(d)
+        self.rsyslog.start()
+        os.chmod(self.rsyslog.socket, 0o666)
+
+    def _start_mariadb(self):
+        d = self.workdir / "mysql"
+        data = d / "data"
+        data.mkdir(parents=True)
+        shutil.chown(d, "mysql", "mysql")
+        shutil.chown(data, "mysql", "mysql")
+        subprocess.run([MARIADB_INSTALL_DB, "--no-defaults", f"--datadir={data}", "--user=mysql",
+                        "--auth-root-authentication-method=socket", "--skip-test-db"],
+                       check=True, capture_output=True, timeout=120)
+        self._spawn("mariadb", [MARIADBD, "--no-defaults", f"--datadir={data}", f"--socket={self.db_sock}",
+                                "--skip-networking", f"--pid-file={d / 'mysqld.pid'}", "--user=mysql",
+                                f"--log-error={d / 'error.log'}", "--innodb-buffer-pool-size=32M",
+                                "--innodb-log-file-size=16M", "--skip-log-bin", "--performance-schema=off"])
+        wait_for(lambda: self._check_alive("mariadb") and self.db_sock.exists(), 60, what="mariadb socket")
+        self.sql("CREATE DATABASE wordpress; CREATE USER 'wp'@'localhost' IDENTIFIED BY 'wp';"
+                 "GRANT ALL ON wordpress.* TO 'wp'@'localhost';")
+
+    def sql(self, statements, database=None):
+        args = [MARIADB, "--no-defaults", f"--socket={self.db_sock}", "-u", "root", "-N", "-B"]
+        if database:
+            args.append(database)
+        r = subprocess.run(args + ["-e", statements], check=True, capture_output=True, text=True, timeout=60)
+        return r.stdout
+
+    def _install_files(self):
+        shutil.copytree(WP_SRC, self.docroot, symlinks=True)
+        (self.docroot / ".htaccess").unlink(missing_ok=True)
+        content = self.docroot / "wp-content"
+        for sub in ("plugins", "themes", "uploads", "mu-plugins", "upgrade"):
+            (content / sub).mkdir(exist_ok=True)
+        shutil.copytree(PLUGIN_SRC, content / "plugins" / "banlog")
+        for f in MU_PLUGIN_SRC.glob("*.php"):
+            shutil.copy(f, content / "mu-plugins" / f.name)
+        salts = "\n".join(
+            f"define('{k}', '{secrets.token_hex(32)}');"
+            for k in ("AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY",
+                      "AUTH_SALT", "SECURE_AUTH_SALT", "LOGGED_IN_SALT", "NONCE_SALT"))
+        (self.docroot / "wp-config.php").write_text(f"""<?php
+// Written by banlog's test harness (tests/wp/harness.py): not Debian's /etc/wordpress scheme.
+define('DB_NAME', 'wordpress');
+define('DB_USER', 'wp');
+define('DB_PASSWORD', 'wp');
+define('DB_HOST', 'localhost:{self.db_sock}');
+define('DB_CHARSET', 'utf8mb4');
+define('DB_COLLATE', '');
+{salts}
+$table_prefix = 'wp_';
+define('WP_HOME', '{self.url}');
+define('WP_SITEURL', '{self.url}');
+define('WP_DEBUG', false);
+define('WP_ENVIRONMENT_TYPE', 'local');
+define('DISABLE_WP_CRON', true);
+define('AUTOMATIC_UPDATER_DISABLED', true);
+define('WP_AUTO_UPDATE_CORE', false);
+define('WP_HTTP_BLOCK_EXTERNAL', true);
+define('FS_METHOD', 'direct');
+define('BANLOG_TEST_SECRET', '{self.secret}');
+if (!defined('ABSPATH')) define('ABSPATH', __DIR__ . '/');
+require_once ABSPATH . 'wp-settings.php';
+""")
+        subprocess.run(["chown", "-R", f"{WEB_USER}:{WEB_USER}", str(content)], check=True)
+
+    def _start_php_fpm(self, name, ext):
+        d = self.workdir / f"fpm-{name}"
+        d.mkdir()
+        sock = d / "php-fpm.sock"
+        conf = d / "php-fpm.conf"
+        conf.write_text(f"""[global]
+pid = {d / 'php-fpm.pid'}
+error_log = {d / 'php-fpm.log'}
+daemonize = no
+log_level = notice
+
+[www]
+user = {WEB_USER}
+group = {WEB_USER}
+listen = {sock}
+listen.owner = {WEB_USER}
+listen.group = {WEB_USER}
+listen.mode = 0660
+pm = static
+pm.max_children = 2
+pm.max_requests = {self.max_requests}
+request_terminate_timeout = 120
+catch_workers_output = yes
+env[TZ] = {self.tz}
+php_admin_value[error_log] = {self.workdir / 'php-errors.log'}
+php_admin_flag[log_errors] = on
+php_admin_flag[display_errors] = on
+php_admin_value[error_reporting] = E_ALL & ~E_DEPRECATED & ~E_STRICT
+php_admin_value[memory_limit] = 256M
+""")
+        args = [PHP_FPM, "--nodaemonize", "--fpm-config", str(conf)]
+        if ext:
+            args[1:1] = ["-d", f"extension={ext}"]
+        self._spawn(f"fpm-{name}", args, env={"TZ": self.tz})
+        wait_for(lambda: self._check_alive(f"fpm-{name}") and sock.exists(), 30, what=f"php-fpm {name}")
+        setattr(self, f"fpm_{name}_sock", sock)
+
+    def _start_nginx(self):
+        d = self.workdir / "nginx"
+        d.mkdir()
+        for t in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (d / t).mkdir()
+        subprocess.run(["chown", "-R", f"{WEB_USER}:{WEB_USER}", str(d)], check=True)
+
+        def server(port, sock):
+            listen = f"listen 127.0.0.1:{port};"
+            if self.ipv6:
+                listen += f"\n        listen [::1]:{port};"
+            return f"""
+    server {{
+        {listen}
+        server_name _;
+        root {self.docroot};
+        index index.php;
+        client_max_body_size 8m;
+        location / {{ try_files $uri $uri/ /index.php?$args; }}
+        location ~ \\.php$ {{
+            try_files $uri =404;
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            fastcgi_pass unix:{sock};
+            fastcgi_read_timeout 120s;
+        }}
+    }}"""
+        conf = d / "nginx.conf"
+        conf.write_text(f"""user {WEB_USER};
+worker_processes 1;
+daemon off;
+pid {d / 'nginx.pid'};
+error_log {d / 'error.log'} warn;
+events {{ worker_connections 256; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log {d / 'access.log'};
+    client_body_temp_path {d / 'body'};
+    proxy_temp_path {d / 'proxy'};
+    fastcgi_temp_path {d / 'fastcgi'};
+    uwsgi_temp_path {d / 'uwsgi'};
+    scgi_temp_path {d / 'scgi'};
+    {server(self.port, self.fpm_ext_sock)}
+    {server(self.fallback_port, self.fpm_fallback_sock)}
+}}
+""")
+        self._spawn("nginx", [NGINX, "-e", str(d / "error.log"), "-p", str(d), "-c", str(conf)])
+
+        def up():
+            self._check_alive("nginx")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return True
+            except OSError:
+                return False
+        wait_for(up, 30, what="nginx")
+
+    def _install_site(self):
+        c = self.client()
+        r = c.post("/wp-admin/install.php?step=2", {
+            "weblog_title": "banlog test site", "user_name": ADMIN_USER,
+            "admin_password": ADMIN_PASS, "admin_password2": ADMIN_PASS, "pw_weak": "1",
+            "admin_email": "admin@example.com", "blog_public": "0", "language": "",
+        })
+        assert r.status == 200 and "Success" in r.text, f"install failed: {r.status} {r.text[:2000]}"
+        self.admin = self.client()
+        r = self.admin.login(ADMIN_USER, ADMIN_PASS)
+        assert r.status == 302, f"admin login failed: {r.status} {r.text[:500]}"
+        self.activate_plugin("banlog/banlog.php")
+        # The site's comment settings, as a blog with open comments has them.
+        self.set_option("comment_previously_approved", "0")
+        self.set_option("comment_moderation", "0")
+
+    def activate_plugin(self, plugin, action="activate"):
+        """Activates (or deactivates) a plugin with the link on the Plugins screen, as an admin does."""
+        r = self.admin.get("/wp-admin/plugins.php")
+        m = re.search(r'href="(plugins\.php\?action=' + action + '&amp;plugin=' + re.escape(urllib.parse.quote(plugin, safe=""))
+                      + r'[^"]*)"', r.text)
+        assert m, f"no {action} link for {plugin}"
+        r = self.admin.get("/wp-admin/" + m.group(1).replace("&amp;", "&"))
+        want = "activate=true" if action == "activate" else "deactivate=true"
+        assert r.status == 302 and want in (r.header("Location") or ""), f"{action} failed: {r.status}"
+
+    def deactivate_plugin(self, plugin):
+        self.activate_plugin(plugin, "deactivate")
+
+    def php_eval(self, code):
+        """Runs PHP inside WordPress (as the web user, through the test mu-plugin), returns its output."""
+        c = self.client()
+        r = c.post("/wp-admin/admin-ajax.php", {"action": "banlog_test_eval", "secret": self.secret, "code": code})
+        assert r.status == 200, f"eval failed: {r.status} {r.text[:2000]}"
+        return r.text
+
+    def set_option(self, name, value):
+        self.php_eval(f"update_option({json.dumps(name)}, json_decode({json.dumps(json.dumps(value))}, true));")
+
+    def banlog_options(self, **changes):
+        """Updates the plugin's options; returns the new ones."""
+        out = self.php_eval(
+            "$o = get_option('banlog_options'); "
+            f"foreach (json_decode({json.dumps(json.dumps(changes))}, true) as $k => $v) $o[$k] = $v; "
+            "update_option('banlog_options', $o); echo json_encode(get_option('banlog_options'));")
+        return json.loads(out)
+
+    def configure_logging(self):
+        """Spam log in wp-content, auth lines to the private rsyslog."""
+        return self.banlog_options(spam_log=str(self.spam_log), syslog=1, syslog_target=str(self.rsyslog.socket),
+                                   syslog_facility="auth", auth_log="", trusted_proxies="", log_success=0)
+
+    def create_app_password(self, user_id=1):
+        r = self.admin.get("/wp-admin/admin-ajax.php?action=rest-nonce")
+        nonce = r.text.strip()
+        r = self.admin.post_json(f"/?rest_route=/wp/v2/users/{user_id}/application-passwords",
+                                 {"name": "banlog-tests"}, headers={"X-WP-Nonce": nonce})
+        assert r.status == 201, f"application password: {r.status} {r.text[:500]}"
+        self.app_password = r.json()["password"]
+        return self.app_password
+
+    def spam_lines(self):
+        if not self.spam_log.exists():
+            return []
+        return self.spam_log.read_text(errors="replace").splitlines()
+
+    def php_errors(self):
+        p = self.workdir / "php-errors.log"
+        return p.read_text(errors="replace").splitlines() if p.exists() else []

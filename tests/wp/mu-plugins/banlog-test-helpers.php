@@ -1,0 +1,73 @@
+<?php
+/**
+ * Test helpers for banlog's end-to-end suite. Installed only into the harness's throw-away site.
+ *
+ * - `admin-ajax.php?action=banlog_test_eval` runs PHP inside WordPress, guarded by the random
+ *   secret the harness writes into wp-config.php (BANLOG_TEST_SECRET);
+ * - a spam filter as any anti-spam plugin does it: content with FILTER-SPAM is judged spam at
+ *   submission (`pre_comment_approved`);
+ * - Akismet's servers stand in: the suite may not reach the Internet, so WordPress's HTTP API
+ *   answers Akismet's requests here (content with AKISMET-SPAM is spam, AKISMET-DISCARD is spam
+ *   that Akismet discards); Akismet's own code does everything else;
+ * - no comment flood limit, so that one address may post several comments in a row.
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+function banlog_test_eval() {
+	$secret = isset( $_POST['secret'] ) ? (string) wp_unslash( $_POST['secret'] ) : '';
+	if ( ! defined( 'BANLOG_TEST_SECRET' ) || ! hash_equals( BANLOG_TEST_SECRET, $secret ) ) {
+		status_header( 403 );
+		exit;
+	}
+	eval( wp_unslash( $_POST['code'] ) ); // phpcs:ignore
+	exit;
+}
+add_action( 'wp_ajax_nopriv_banlog_test_eval', 'banlog_test_eval' );
+add_action( 'wp_ajax_banlog_test_eval', 'banlog_test_eval' );
+
+add_filter( 'comment_flood_filter', '__return_false', 99 );
+
+add_filter(
+	'pre_comment_approved',
+	function ( $approved, $data ) {
+		if ( isset( $data['comment_content'] ) && false !== strpos( $data['comment_content'], 'FILTER-SPAM' ) ) {
+			return 'spam';
+		}
+		return $approved;
+	},
+	99,
+	2
+);
+
+add_filter(
+	'pre_http_request',
+	function ( $pre, $args, $url ) {
+		if ( false === strpos( (string) $url, 'akismet.com/1.1/' ) ) {
+			return $pre;
+		}
+		$headers = array();
+		$body = 'false';
+		if ( false !== strpos( $url, 'verify-key' ) ) {
+			$body = 'valid';
+		} elseif ( false !== strpos( $url, 'comment-check' ) ) {
+			parse_str( is_string( $args['body'] ) ? $args['body'] : '', $fields );
+			$content = isset( $fields['comment_content'] ) ? $fields['comment_content'] : '';
+			if ( false !== strpos( $content, 'AKISMET-DISCARD' ) ) {
+				$body = 'true';
+				$headers['x-akismet-pro-tip'] = 'discard';
+			} elseif ( false !== strpos( $content, 'AKISMET-SPAM' ) ) {
+				$body = 'true';
+			}
+		}
+		return array(
+			'headers'  => $headers,
+			'body'     => $body,
+			'response' => array( 'code' => 200, 'message' => 'OK' ),
+			'cookies'  => array(),
+			'filename' => null,
+		);
+	},
+	10,
+	3
+);
