@@ -58,6 +58,13 @@ final class Banlog_Plugin {
 	private $logged_comments = array();
 
 	/**
+	 * Author addresses comments had before an update in this request replaced them, by id.
+	 *
+	 * @var array
+	 */
+	private $original_ips = array();
+
+	/**
 	 * Address of a comment Akismet discarded in this request (it is never stored).
 	 *
 	 * @var string|null
@@ -92,6 +99,7 @@ final class Banlog_Plugin {
 		add_action( 'akismet_spam_caught', array( $this, 'on_akismet_spam_caught' ), 10, 1 );
 		add_action( 'shutdown', array( $this, 'on_shutdown' ), 0 );
 		add_filter( 'pre_comment_user_ip', array( $this, 'filter_comment_user_ip' ), 5 );
+		add_filter( 'wp_update_comment_data', array( $this, 'remember_author_ip' ), 999, 2 );
 
 		add_action( 'wp_login_failed', array( $this, 'on_login_failed' ), 10, 2 );
 		add_filter( 'xmlrpc_login_error', array( $this, 'on_xmlrpc_login_error' ), 10, 2 );
@@ -301,12 +309,32 @@ final class Banlog_Plugin {
 			return;
 		}
 		$this->logged_comments[ $id ] = true;
-		$addr = Banlog_Format::parse_addr( (string) $comment->comment_author_IP );
+		$stored = isset( $this->original_ips[ $id ] ) ? $this->original_ips[ $id ] : (string) $comment->comment_author_IP;
+		$addr = Banlog_Format::parse_addr( $stored );
 		if ( null === $addr ) {
 			$this->record_error( 'input', sprintf( 'comment %d has no client address to log', $id ) );
 			return;
 		}
 		$this->writer()->spam( $id, $addr );
+	}
+
+	/**
+	 * Keeps a comment's author address when an update replaces it: the REST API's comment update
+	 * writes the moderator's own address into the comment before it applies `status=spam`.
+	 *
+	 * @param array|WP_Error $data    New data.
+	 * @param array          $comment Old data.
+	 * @return array|WP_Error
+	 */
+	public function remember_author_ip( $data, $comment = array() ) {
+		if ( is_array( $data ) && is_array( $comment ) && isset( $comment['comment_ID'], $comment['comment_author_IP'] ) ) {
+			$id = (int) $comment['comment_ID'];
+			$new = isset( $data['comment_author_IP'] ) ? (string) $data['comment_author_IP'] : null;
+			if ( ! isset( $this->original_ips[ $id ] ) && null !== $new && $new !== (string) $comment['comment_author_IP'] ) {
+				$this->original_ips[ $id ] = (string) $comment['comment_author_IP'];
+			}
+		}
+		return $data;
 	}
 
 	/**

@@ -32,8 +32,9 @@ final class Banlog_Writer {
 		'local7'   => 23,
 	);
 
-	const SEVERITY_WARNING = 4;
-	const SEVERITY_INFO    = 6;
+	/** Failures are notices (as sshd and the extension log them); a success is information. */
+	const SEVERITY_NOTICE = 5;
+	const SEVERITY_INFO   = 6;
 
 	/**
 	 * Settings, in the shape banlog_configure() takes.
@@ -143,12 +144,14 @@ final class Banlog_Writer {
 			$this->fail( 'input', 'not a client address: ' . Banlog_Format::sanitize_user( $addr ) );
 			return false;
 		}
-		if ( $this->use_extension && $this->configure() ) {
+		// The extension takes stored comments (id >= 1); a comment discarded before it was stored
+		// (id 0) is written by the PHP writer, in the same format, to the same file.
+		if ( $comment_id > 0 && $this->use_extension && $this->configure() ) {
 			try {
 				return (bool) banlog_spam( $comment_id, $canon );
 			} catch ( Throwable $e ) {
 				$this->fail( 'extension', $e->getMessage() );
-				return false;
+				// Not lost: written below by the PHP writer.
 			}
 		}
 		$t = Banlog_Format::now();
@@ -157,7 +160,7 @@ final class Banlog_Writer {
 			$ok = $this->append( 'spam_log', $this->settings['spam_log'], Banlog_Format::spam_line( $t, $comment_id, $canon ) . "\n" ) && $ok;
 		}
 		if ( $this->settings['syslog'] && $this->settings['syslog_spam'] ) {
-			$ok = $this->syslog( self::SEVERITY_WARNING, $t, Banlog_Format::spam_message( $comment_id, $canon ) ) && $ok;
+			$ok = $this->syslog( self::SEVERITY_NOTICE, $t, Banlog_Format::spam_message( $comment_id, $canon ) ) && $ok;
 		}
 		return $ok;
 	}
@@ -186,11 +189,11 @@ final class Banlog_Writer {
 				return (bool) banlog_auth( $event, is_scalar( $user ) ? (string) $user : '', $canon );
 			} catch ( Throwable $e ) {
 				$this->fail( 'extension', $e->getMessage() );
-				return false;
+				// Not lost: written below by the PHP writer.
 			}
 		}
 		$t = Banlog_Format::now();
-		$severity = 'success' === $event ? self::SEVERITY_INFO : self::SEVERITY_WARNING;
+		$severity = 'success' === $event ? self::SEVERITY_INFO : self::SEVERITY_NOTICE;
 		$ok = true;
 		if ( $this->settings['syslog'] ) {
 			$ok = $this->syslog( $severity, $t, $message ) && $ok;
