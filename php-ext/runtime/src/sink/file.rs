@@ -3,7 +3,7 @@
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{unix_now, Outcome, MAX_PENDING_LINES};
 use crate::stats::SinkStats;
@@ -135,7 +135,7 @@ impl FileSink {
     }
 }
 
-fn open_append(path: &PathBuf) -> io::Result<File> {
+fn open_append(path: &Path) -> io::Result<File> {
     let mut opts = OpenOptions::new();
     opts.append(true).custom_flags(libc::O_CLOEXEC);
     match opts.open(path) {
@@ -161,7 +161,7 @@ fn open_append(path: &PathBuf) -> io::Result<File> {
 }
 
 /// An error message that says what to do about it.
-fn describe(path: &PathBuf, e: &io::Error) -> String {
+fn describe(path: &Path, e: &io::Error) -> String {
     let p = path.display();
     match e.raw_os_error() {
         Some(libc::ENOENT) => format!("cannot open {p}: the directory does not exist; create it"),

@@ -4,7 +4,7 @@ pub mod file;
 pub mod syslog;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use banlog_core::auth::{auth_message, spam_message};
 use banlog_core::line::{auth_file_line, ident, spam_line};
@@ -68,8 +68,8 @@ impl Sinks {
         lines
     }
 
-    fn file(&mut self, kind: &'static str, path: &PathBuf) -> &mut FileSink {
-        self.files.entry(path.clone()).or_insert_with(|| FileSink::new(kind, path.clone()))
+    fn file(&mut self, kind: &'static str, path: &Path) -> &mut FileSink {
+        self.files.entry(path.to_path_buf()).or_insert_with(|| FileSink::new(kind, path.to_path_buf()))
     }
 
     fn syslog(&mut self, target: &SyslogTarget) -> &mut SyslogSink {
