@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use banlog_core::{parse_addr, sanitize_user, AuthKind, Stamp};
-use banlog_runtime::{process, Event, EventKind, Runtime, RuntimeOptions, SettingValue, StatsSnapshot, Submitted};
+use banlog_runtime::{
+    process, Event, EventKind, Runtime, RuntimeOptions, SettingValue, Settings, StatsSnapshot, Submitted,
+};
 use ext_php_rs::binary_slice::BinarySlice;
 use ext_php_rs::boxed::ZBox;
 use ext_php_rs::exception::{PhpException, PhpResult};
@@ -47,11 +49,7 @@ fn runtime() -> Option<Arc<Runtime>> {
     .ok()
 }
 
-fn submit(kind: EventKind, wanted: bool) -> bool {
-    if !wanted {
-        return false;
-    }
-    let settings = config::current();
+fn submit(settings: Arc<Settings>, kind: EventKind) -> bool {
     let ev = Event { stamp: Stamp::now(), pid: process::pid(), settings, kind };
     let Some(rt) = runtime() else { return false };
     let res = rt.submit(ev);
@@ -69,8 +67,11 @@ pub fn banlog_spam(comment_id: i64, ip: BinarySlice<u8>) -> PhpResult<bool> {
     }
     let addr = parse_addr(ip.into())
         .map_err(|e| value_error(format!("banlog_spam(): Argument #2 ($ip) is not valid: {e}")))?;
-    let wanted = config::current().wants_spam();
-    Ok(submit(EventKind::Spam { comment_id: comment_id as u64, addr }, wanted))
+    let settings = config::current();
+    if !settings.wants_spam() {
+        return Ok(false);
+    }
+    Ok(submit(settings, EventKind::Spam { comment_id: comment_id as u64, addr }))
 }
 
 /// Logs an authentication event of a fixed kind. The user name is escaped and capped, never
@@ -81,9 +82,12 @@ pub fn banlog_auth(event: BinarySlice<u8>, user: BinarySlice<u8>, ip: BinarySlic
         .map_err(|e| value_error(format!("banlog_auth(): Argument #1 ($event) is not valid: {e}")))?;
     let addr = parse_addr(ip.into())
         .map_err(|e| value_error(format!("banlog_auth(): Argument #3 ($ip) is not valid: {e}")))?;
+    let settings = config::current();
+    if !settings.wants_auth() {
+        return Ok(false);
+    }
     let user = sanitize_user(user.into());
-    let wanted = config::current().wants_auth();
-    Ok(submit(EventKind::Auth { kind, user, addr }, wanted))
+    Ok(submit(settings, EventKind::Auth { kind, user, addr }))
 }
 
 /// Sets this request's settings over the php.ini defaults. Unknown keys and bad values are a

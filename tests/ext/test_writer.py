@@ -249,3 +249,41 @@ def test_hostile_names_never_carry_another_address(tmp_path):
         capture_output=True, text=True, check=True)
     found = out.stdout.split()
     assert found == ["192.0.2.200"] * len(raw), out.stdout
+
+
+def test_syslog_restart_keeps_what_arrived_meanwhile(tmp_path):
+    from conftest import Rsyslog
+    r = Rsyslog(tmp_path / "r")
+    r.start()
+    hs = tmp_path / "hs"
+    hs.mkdir()
+    code = (
+        f'banlog_configure(["syslog_target" => "{r.socket}"]);'
+        'banlog_auth("failure", "before", "192.0.2.1"); banlog_flush(5000);'
+        f'touch("{hs}/sent1"); while (!file_exists("{hs}/down")) usleep(1000);'
+        'for ($i = 0; $i < 50; $i++) banlog_auth("failure", "during$i", "192.0.2.2");'
+        f'$f = banlog_flush(300); touch("{hs}/sent2"); while (!file_exists("{hs}/up")) usleep(1000);'
+        'echo $f ? "flushed-while-down" : "held", " ", banlog_flush(10000) ? "ok" : "fail";'
+    )
+    proc = subprocess.Popen([PHP, "-n", "-d", f"extension={EXT}", "-r", code], stdout=subprocess.PIPE, text=True)
+
+    def wait_file(p):
+        deadline = time.time() + 30
+        while not p.exists():
+            assert time.time() < deadline, f"{p} never appeared"
+            time.sleep(0.01)
+
+    wait_file(hs / "sent1")
+    assert len(r.wait_for(1)) == 1
+    r.stop()
+    (hs / "down").touch()
+    wait_file(hs / "sent2")
+    r.start()
+    (hs / "up").touch()
+    out, _ = proc.communicate(timeout=60)
+    assert out == "held ok"
+    got = r.wait_for(51)
+    assert [l.split(": ", 1)[1] for l in got] == (
+        ["Authentication failure for before from 192.0.2.1"]
+        + [f"Authentication failure for during{i} from 192.0.2.2" for i in range(50)])
+    r.stop()
