@@ -1,13 +1,12 @@
 # banlog: `make` builds, `make test` runs every test, `make demo` shows it working.
 # Each of them installs missing Debian packages first (as root), so a fresh machine needs nothing else.
 
-PHP        ?= php8.2
+# ext-php-rs finds PHP through `php` and `php-config` on PATH (or $PHP / $PHP_CONFIG, full paths).
 PHP_CONFIG ?= php-config8.2
 PYTHON     ?= /usr/bin/python3
 CARGO      ?= cargo
 EXT_SO     := target/release/libbanlog.so
 SIDECAR    := target/release/banlog
-export PHP PHP_CONFIG
 
 .PHONY: all build deps test test-rust test-integration install install-ext demo bench clean
 
@@ -34,8 +33,8 @@ install: install-ext
 
 install-ext: build
 	install -D -m 0644 $(EXT_SO) $(DESTDIR)$$($(PHP_CONFIG) --extension-dir)/banlog.so
-	@if [ -d $(DESTDIR)/etc/php/8.2/mods-available ]; then \
-	  install -m 0644 php-ext/banlog.ini $(DESTDIR)/etc/php/8.2/mods-available/banlog.ini; \
+	@if [ -d /etc/php/8.2/mods-available ]; then \
+	  install -D -m 0644 php-ext/banlog.ini $(DESTDIR)/etc/php/8.2/mods-available/banlog.ini; \
 	  if [ -z "$(DESTDIR)" ] && command -v phpenmod >/dev/null; then phpenmod -v 8.2 banlog; fi; \
 	  echo "banlog: enabled for PHP 8.2 (restart php8.2-fpm / apache2 to load it)"; \
 	else \
