@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import FILTERS, JAIL_FILTERS, fail2ban_regex, samples
+from f2bhelp import FILTERS, JAIL_FILTERS, fail2ban_regex, samples
 
 HOSTILE_USERS = {
     "plain": b"admin",
