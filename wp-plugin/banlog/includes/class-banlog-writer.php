@@ -353,7 +353,7 @@ final class Banlog_Writer {
 			$sock = @stream_socket_client( $target, $errno, $errstr, 1.0 );
 		} else {
 			$bytes = Banlog_Format::syslog_message( $pri, $t, null, $ident, getmypid(), $message );
-			$sock = @stream_socket_client( 'unixgram://' . $target, $errno, $errstr, 1.0 );
+			$sock = @stream_socket_client( 'udg://' . $target, $errno, $errstr, 1.0 );
 			if ( false === $sock ) {
 				$bytes .= "\n";
 				$sock = @stream_socket_client( 'unix://' . $target, $errno, $errstr, 1.0 );

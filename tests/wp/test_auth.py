@@ -1,0 +1,136 @@
+"""Every login failure path writes exactly its auth line (private rsyslog), through the extension
+and through the pure-PHP fallback alike."""
+import base64
+
+import pytest
+
+from conftest import SYSLOG_RE, auth_messages, new_source
+
+ADMIN = "admin"
+
+
+def test_wp_login_known_user(site, source):
+    r = site.client(source).login(ADMIN, "wrong password")
+    assert r.status == 200 and "Warning:" not in r.text
+    assert auth_messages(site.stack, source) == [f"Authentication failure for admin from {source}"]
+
+
+def test_wp_login_unknown_user(site, source):
+    site.client(source).login("ghost", "whatever")
+    assert auth_messages(site.stack, source) == [f"Authentication attempt for unknown user ghost from {source}"]
+
+
+def test_wp_login_unknown_email(site, source):
+    site.client(source).login("nobody@example.com", "whatever")
+    assert auth_messages(site.stack, source) == [
+        f"Authentication attempt for unknown user nobody@example.com from {source}"]
+
+
+def test_wp_login_known_email_wrong_password(site, source):
+    site.client(source).login("admin@example.com", "wrong")
+    assert auth_messages(site.stack, source) == [f"Authentication failure for admin@example.com from {source}"]
+
+
+def test_wp_login_empty_fields_are_not_failures(site, source):
+    site.client(source).login("", "")
+    assert auth_messages(site.stack, source, timeout=1) == []
+
+
+def test_xmlrpc_known_and_unknown(site):
+    a, b = new_source(), new_source()
+    res = site.client(a).xmlrpc("wp.getUsersBlogs", ADMIN, "wrong")
+    assert getattr(res, "faultCode", None) == 403
+    site.client(b).xmlrpc("wp.getUsersBlogs", "ghost", "wrong")
+    assert auth_messages(site.stack, a) == [f"XML-RPC authentication failure for admin from {a}"]
+    assert auth_messages(site.stack, b) == [f"XML-RPC authentication attempt for unknown user ghost from {b}"]
+
+
+def test_xmlrpc_multicall_burst(site, source):
+    calls = [("wp.getUsersBlogs", (ADMIN, f"guess{i}")) for i in range(6)]
+    res = site.client(source).multicall(calls)
+    assert len(res[0]) == 6 if isinstance(res, tuple) else True
+    msgs = auth_messages(site.stack, source, count=6)
+    assert msgs == [f"XML-RPC authentication failure for admin from {source}"] + \
+        [f"XML-RPC multicall authentication failure from {source}"] * 5
+
+
+def test_xmlrpc_multicall_unknown_user_burst(site, source):
+    calls = [("wp.getUsersBlogs", ("ghost", f"guess{i}")) for i in range(3)]
+    site.client(source).multicall(calls)
+    msgs = auth_messages(site.stack, source, count=3)
+    assert msgs == [f"XML-RPC authentication attempt for unknown user ghost from {source}"] + \
+        [f"XML-RPC multicall authentication failure from {source}"] * 2
+
+
+def _rest_as(site, source, user, password):
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return site.client(source).get("/?rest_route=/wp/v2/users/me&context=edit",
+                                   headers={"Authorization": f"Basic {auth}"})
+
+
+def test_rest_application_password(site):
+    a, b, ok = new_source(), new_source(), new_source()
+    r = _rest_as(site, a, ADMIN, "abcd efgh ijkl mnop qrst uvwx")
+    assert r.status == 401, r.status
+    _rest_as(site, b, "ghost", "abcd efgh ijkl mnop qrst uvwx")
+    assert auth_messages(site.stack, a) == [f"REST authentication failure for admin from {a}"]
+    assert auth_messages(site.stack, b) == [f"REST authentication attempt for unknown user ghost from {b}"]
+    # The right application password logs nothing.
+    r = _rest_as(site, ok, ADMIN, site.stack.app_password)
+    assert r.status == 200, r.text[:300]
+    assert auth_messages(site.stack, ok, timeout=1) == []
+
+
+def test_successful_login_when_enabled(site, stack):
+    a, b = new_source(), new_source()
+    r = site.client(a).login(ADMIN, "correct horse battery staple")
+    assert r.status == 302
+    assert auth_messages(stack, a, timeout=1) == []
+    stack.banlog_options(log_success=1)
+    try:
+        r = site.client(b).login(ADMIN, "correct horse battery staple")
+        assert r.status == 302
+        assert auth_messages(stack, b) == [f"Accepted password for admin from {b}"]
+    finally:
+        stack.banlog_options(log_success=0)
+
+
+def test_ident_is_the_site_host(site, source):
+    """The ident names the site's configured host, whatever Host header the client sends."""
+    c = site.client(source)
+    c.host_header = "evil.example"
+    c.login(ADMIN, "wrong")
+    entries = [m for m in (SYSLOG_RE.match(l) for l in site.stack.rsyslog.lines()) if m and m.group(4).endswith(source)]
+    assert len(entries) == 1
+    assert entries[0].group(2) == "wordpress(127.0.0.1)"
+    assert entries[0].group(4) == f"Authentication failure for admin from {source}"
+
+
+HOSTILE = [
+    "admin\nNov 21 07:19:22 web1 wordpress[1]: Authentication failure for x from 6.6.6.6",
+    "x from 6.6.6.6",
+    "bad\r\x1b[31mname\x00",
+    "a\u2028b\u0085c\u202ed\u200b",
+    "back\\slash",
+    "  lots   of\t\tspace  ",
+    "\u00e9" * 300,
+    "emoji \U0001f600 and \ufeff bom",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_rest_user_names_stay_on_one_line(stack, name):
+    """REST passes the raw Basic user name: both writers escape it identically, and the address
+    is the last thing on the one line."""
+    msgs = {}
+    for mode in ("extension", "fallback"):
+        src = new_source()
+        auth = base64.b64encode(name.encode() + b":" + b"pw pw pw pw").decode()
+        c = stack.client(src, fallback=(mode == "fallback"))
+        c.get("/?rest_route=/wp/v2/users/me", headers={"Authorization": f"Basic {auth}"})
+        got = auth_messages(stack, src)
+        assert len(got) == 1, got
+        assert got[0].startswith("REST authentication attempt for unknown user ")
+        assert "\n" not in got[0] and "\r" not in got[0]
+        msgs[mode] = got[0][: -len(src)]
+    assert msgs["extension"] == msgs["fallback"]
