@@ -145,7 +145,7 @@ pub fn print_text(r: &JailResult) {
     if !never.is_empty() {
         println!("  not banned: {} address(es), most failures: {}", never.len(), {
             let mut v = never.clone();
-            v.sort_by(|a, b| b.1.failures.cmp(&a.1.failures));
+            v.sort_by_key(|x| std::cmp::Reverse(x.1.failures));
             v.iter().take(5).map(|(a, s)| format!("{a} ({})", s.failures)).collect::<Vec<_>>().join(", ")
         });
     }
