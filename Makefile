@@ -8,7 +8,7 @@ CARGO      ?= cargo
 EXT_SO     := target/release/libbanlog.so
 SIDECAR    := target/release/banlog
 
-.PHONY: all build deps test test-rust test-integration install install-ext demo bench clean
+.PHONY: all build deps test test-rust test-integration install install-ext demo bench bench-smoke clean
 
 all: build
 
@@ -40,6 +40,18 @@ install-ext: build
 	else \
 	  echo "banlog: add 'extension=banlog' to your php.ini"; \
 	fi
+
+# Benchmarks (bench/run.py; see BENCHMARKS.md): a table, bench/results.json, bench/chart.svg.
+# Run as root on a quiet machine; `make bench-smoke` runs every part in tiny sizes (no timing value).
+BENCH_WRITER_BUILD = $(CARGO) build --release --manifest-path bench/writer/Cargo.toml --target-dir target/bench
+
+bench: build
+	$(BENCH_WRITER_BUILD)
+	BANLOG_EXT=$(CURDIR)/$(EXT_SO) $(PYTHON) bench/run.py $(BENCH_ARGS)
+
+bench-smoke: build
+	$(BENCH_WRITER_BUILD)
+	BANLOG_EXT=$(CURDIR)/$(EXT_SO) $(PYTHON) bench/run.py --smoke $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean
