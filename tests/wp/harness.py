@@ -283,7 +283,16 @@ class Stack:
         d.mkdir()
         os.chmod(d, 0o755)
         self.rsyslog = Rsyslog(d)
-        self.rsyslog.start()
+        # rsyslog stamps what it receives in its own zone: the stack's, like php-fpm's.
+        saved = os.environ.get("TZ")
+        os.environ["TZ"] = self.tz
+        try:
+            self.rsyslog.start()
+        finally:
+            if saved is None:
+                os.environ.pop("TZ", None)
+            else:
+                os.environ["TZ"] = saved
         os.chmod(self.rsyslog.socket, 0o666)
 
     def _start_mariadb(self):
