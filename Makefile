@@ -55,3 +55,8 @@ bench-smoke: build
 
 clean:
 	$(CARGO) clean
+
+# A real WordPress with the plugin and the extension, a spam bot, a password guesser, fail2ban banning both.
+# DEMO_ARGS=--no-wait tears down at the end instead of waiting for Ctrl-C.
+demo: build
+	BANLOG_EXT=$(CURDIR)/$(EXT_SO) $(PYTHON) tests/wp/demo.py $(DEMO_ARGS)
