@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from conftest import SYSLOG_RE, auth_messages, new_source
+from wphelp import SYSLOG_RE, auth_messages, new_source
 
 ADMIN = "admin"
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import harness
-from conftest import new_source
+from wphelp import new_source
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -6,7 +6,7 @@ import secrets
 import pytest
 
 import harness
-from conftest import auth_messages, check_spam_line, new_source, spam_lines_for, wait_spam
+from wphelp import auth_messages, check_spam_line, new_source, spam_lines_for, wait_spam
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 import secrets
 
 import harness
-from conftest import check_spam_line, new_source, spam_lines_for, wait_spam
+from wphelp import check_spam_line, new_source, spam_lines_for, wait_spam
 
 
 def post_comment(site, source, content_tag=""):
