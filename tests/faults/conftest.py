@@ -1,0 +1,66 @@
+"""Fixtures for the fault tests: fail2ban's configuration with this tree's filters, and a recorder
+for the figures of a run (events sent, lines found, time to recover).
+
+The figures go to `$BANLOG_FAULTS_REPORT` (a JSON file), else to `last-run.json` in pytest's
+temporary directory; a summary is printed at the end of the run. RELIABILITY.md quotes one.
+"""
+import json
+import os
+import pathlib
+import shutil
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import faulthelp  # noqa: E402
+
+_FIGURES = {}
+_REPORT = {"path": None}
+
+
+@pytest.fixture(scope="session")
+def ext_so():
+    assert faulthelp.EXT.is_file(), f"{faulthelp.EXT} is missing: run 'make build' first"
+    return faulthelp.EXT
+
+
+@pytest.fixture(scope="session")
+def f2b_conf(tmp_path_factory):
+    """A copy of /etc/fail2ban with the filters of this tree in filter.d."""
+    conf = faulthelp.copy_fail2ban(tmp_path_factory.mktemp("faults-f2b") / "fail2ban")
+    for f in (faulthelp.FILTERS / "filter.d").glob("*.conf"):
+        shutil.copy(f, conf / "filter.d" / f.name)
+    return conf
+
+
+@pytest.fixture(scope="session")
+def _report_path(tmp_path_factory):
+    path = os.environ.get("BANLOG_FAULTS_REPORT")
+    p = pathlib.Path(path) if path else tmp_path_factory.getbasetemp() / "last-run.json"
+    _REPORT["path"] = p
+    return p
+
+
+@pytest.fixture
+def figures(request, _report_path):
+    """figures(**numbers) records this test's figures under its node name."""
+    name = request.node.name
+
+    def record(**data):
+        _FIGURES.setdefault(name, {}).update(data)
+        _report_path.parent.mkdir(parents=True, exist_ok=True)
+        _report_path.write_text(json.dumps(_FIGURES, indent=2, sort_keys=True) + "\n")
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FIGURES:
+        return
+    tr = terminalreporter
+    tr.section("banlog fault figures")
+    for name in sorted(_FIGURES):
+        fig = ", ".join(f"{k}={v}" for k, v in sorted(_FIGURES[name].items()))
+        tr.write_line(f"{name}: {fig}")
+    tr.write_line(f"(written to {_REPORT['path']})")
