@@ -72,7 +72,7 @@ LABELS = {
     "banlog_auth": "banlog_auth() (extension, syslog)",
     "syslog_openclose": "openlog+syslog+closelog (WP fail2ban)",
     "syslog_once": "syslog() after one openlog()",
-    "fpc_lock": "file_put_contents APPEND|LOCK_EX (Spam Log)",
+    "fpc_lock": "file_put_contents APPEND+LOCK_EX (Spam Log)",
     "fallback_spam": "plugin fallback, spam (file)",
     "fallback_auth": "plugin fallback, auth (/dev/log)",
     "fallback_auth_socket": "plugin fallback, auth (socket path)",
@@ -303,7 +303,7 @@ class Bench:
         r = json.loads(p.stdout)
         self.results["writer"] = r
         for k in ("writer_sinks_spam_lps", "writer_thread_spam_lps", "writer_sinks_auth_file_lps",
-                  "ceiling_batches_lps", "ceiling_bufwriter_lps", "ceiling_lps"):
+                  "ceiling_batches_lps", "ceiling_bufwriter_lps", "ceiling_lps", "prototype_spam_lps"):
             self.row("writer", k, r[k], "lines/s")
 
     # ---- contention
@@ -599,7 +599,7 @@ pm.max_requests = 0
             kernel=platform.release(), os=cmd(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]),
             virt=cmd(["systemd-detect-virt"]) or cmd(["sh", "-c", "lscpu | sed -n 's/^Hypervisor vendor: *//p'"]),
             php=cmd([PHP, "-n", "-r", "echo PHP_VERSION;"]),
-            rsyslog=cmd(["sh", "-c", "rsyslogd -v | head -1"]),
+            rsyslog=cmd(["sh", "-c", "rsyslogd -v | head -1 | sed 's/ *compiled with://'"]),
             rustc=cmd(["rustc", "--version"]),
             fs=cmd(["findmnt", "-n", "-o", "FSTYPE", "-T", str(self.w)]),
             loadavg_start=pathlib.Path("/proc/loadavg").read_text().split()[:3],
@@ -624,17 +624,18 @@ def table(results) -> str:
     if cost:
         out.append("### Cost of one event on the request path\n")
         out.append(f"{results['sizes']['calls']:,} calls per way, timed in chunks of {results['sizes']['chunk']} "
-                   "(median of the chunk means, net of the empty loop), then again one by one (p99, net of the "
-                   "timer). The extension's queue is flushed between chunks, untimed, so the hook meets the queue "
+                   "(*per event*: median of the chunk means, net of the empty loop; what the targets use), then "
+                   "again one by one (*median call*, *p99 call*: net of the timer). The extension's queue is flushed between chunks, untimed, so the hook meets the queue "
                    "a request meets; the syslog ways send chunks of 8 with an untimed 100 µs pause after each, "
                    "so the daemon keeps up (see *Until written* for bursts).\n")
-        out.append("| way | median | p99 (per call) | banlog hook is … cheaper |")
-        out.append("|---|---:|---:|---:|")
+        out.append("| way | per event (chunks) | median call | p99 call | banlog hook is … cheaper |")
+        out.append("|---|---:|---:|---:|---:|")
         for way in WAYS:
             r = cost[way]
             hook = "banlog_spam" if way in HOOKS["banlog_spam"] else "banlog_auth" if way in HOOKS["banlog_auth"] else None
             ratio = f"{r['batch']['median_ns'] / cost[hook]['batch']['median_ns']:,.1f}× ({hook})" if hook else "—"
-            out.append(f"| {LABELS[way]} | {fmt_ns(r['batch']['median_ns'])} | {fmt_ns(r['per_call']['p99_ns'])} | {ratio} |")
+            out.append(f"| {LABELS[way]} | {fmt_ns(r['batch']['median_ns'])} | {fmt_ns(r['per_call']['median_ns'])} | "
+                       f"{fmt_ns(r['per_call']['p99_ns'])} | {ratio} |")
         out.append(f"\nLoop overhead {cost['empty']['loop_overhead_ns']:.0f} ns per iteration, "
                    f"hrtime() pair {cost['empty']['timer_overhead_ns']:.0f} ns (both subtracted).\n")
     until = results.get("until", {})
@@ -666,6 +667,7 @@ def table(results) -> str:
         for k, label in (("writer_thread_spam_lps", "banlog writer thread, spam lines (queue → file)"),
                          ("writer_sinks_spam_lps", "banlog sinks alone, spam lines (format + write, one thread)"),
                          ("writer_sinks_auth_file_lps", "banlog sinks alone, auth_log lines"),
+                         ("prototype_spam_lps", "bench-only prototype of the proposed formatting, same bytes"),
                          ("ceiling_batches_lps", "write(2) of the same bytes, one call per 512 lines"),
                          ("ceiling_bufwriter_lps", "write(2) of the same bytes, 64 KiB buffer")):
             out.append(f"| {label} | {w[k]:,.0f} | {c / w[k]:,.1f}× slower |" if not k.startswith("ceiling")
@@ -808,9 +810,18 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: exercises every path in seconds")
     ap.add_argument("--out", help="results file (default bench/results.json, smoke: bench/out/smoke-results.json)")
     ap.add_argument("--workdir", help="work directory (default: a fresh one in /tmp, removed afterwards)")
+    ap.add_argument("--render", action="store_true",
+                    help="only print the table, chart and BENCHMARKS.md section again from bench/results.json")
     ap.add_argument("--only", help="comma-separated parts: cost,writer,contention,memory,wordpress")
     a = ap.parse_args()
     mode = "smoke" if a.smoke else "full"
+    if a.render:
+        results = json.loads((BENCH / "results.json").read_text())
+        md = table(results)
+        print(md)
+        (BENCH / "chart.svg").write_text(svg_chart(results))
+        update_benchmarks_md(md, results)
+        return
     out = pathlib.Path(a.out) if a.out else (BENCH / "out" / "smoke-results.json" if a.smoke else BENCH / "results.json")
     parts = (a.only or "cost,writer,contention,memory,wordpress").split(",")
     if os.geteuid() != 0:

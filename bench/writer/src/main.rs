@@ -92,6 +92,64 @@ fn run_runtime(zone: &LocalZone, events: Vec<Event>) -> Duration {
     d
 }
 
+/// Not banlog code: what the writer's formatting could cost (bench-only prototype of the fix
+/// proposed in BENCHMARKS.md). Same bytes as the spam sink, but the date prefix is formatted once
+/// per second, numbers and IPv4 addresses are written by hand into one reused buffer, and there
+/// is no allocation or path hashing per line. One write(2) and one stat(2) per batch, as the sink.
+fn run_prototype(zone: &LocalZone, events: &[Event], path: &Path) -> Duration {
+    fn num(buf: &mut Vec<u8>, mut n: u64) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        buf.extend_from_slice(&tmp[i..]);
+    }
+    let mut f = open_append(path);
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITER_BATCH * 96);
+    let mut secs = i64::MIN;
+    let mut prefix = String::new();
+    let t = Instant::now();
+    for batch in events.chunks(WRITER_BATCH) {
+        for ev in batch {
+            let EventKind::Spam { comment_id, addr } = &ev.kind else { unreachable!() };
+            if ev.stamp.unix_secs != secs {
+                secs = ev.stamp.unix_secs;
+                prefix = banlog_core::line::spam_time(&zone.local(ev.stamp));
+            }
+            buf.extend_from_slice(prefix.as_bytes());
+            buf.extend_from_slice(b" comment id=");
+            num(&mut buf, *comment_id);
+            buf.extend_from_slice(b" from host=");
+            match addr {
+                IpAddr::V4(a) => {
+                    let o = a.octets();
+                    for (k, b) in o.iter().enumerate() {
+                        if k > 0 {
+                            buf.push(b'.');
+                        }
+                        num(&mut buf, u64::from(*b));
+                    }
+                }
+                IpAddr::V6(a) => {
+                    use std::io::Write as _;
+                    let _ = write!(buf, "{a}");
+                }
+            }
+            buf.extend_from_slice(b" marked as spam\n");
+        }
+        let _ = fs::metadata(path).expect("stat");
+        f.write_all(&buf).expect("write");
+        buf.clear();
+    }
+    t.elapsed()
+}
+
 fn open_append(path: &Path) -> File {
     let _ = fs::remove_file(path);
     OpenOptions::new().append(true).create(true).mode(0o640).open(path).expect("open")
@@ -170,6 +228,7 @@ fn main() {
     let mut t_ceil_b = Vec::new();
     let mut t_ceil_w = Vec::new();
     let mut t_ceil_auth = Vec::new();
+    let mut t_proto = Vec::new();
     let mut spam_bytes = 0;
     let mut auth_bytes = 0;
     for _ in 0..runs {
@@ -182,6 +241,8 @@ fn main() {
         assert_eq!(fs::read(&ceil).expect("read"), bytes, "identical bytes");
         t_ceil_w.push(run_ceiling_bufwriter(&ceil, &bytes).as_secs_f64());
         assert_eq!(fs::read(&ceil).expect("read"), bytes, "identical bytes");
+        t_proto.push(run_prototype(&zone, &spam_ev, &ceil).as_secs_f64());
+        assert_eq!(fs::read(&ceil).expect("read"), bytes, "the prototype writes the same bytes");
 
         let _ = fs::remove_file(&spam);
         t_rt.push(run_runtime(&zone, spam_ev.clone()).as_secs_f64());
@@ -204,7 +265,7 @@ fn main() {
          \"spam_bytes_per_line\": {:.1}, \"auth_bytes_per_line\": {:.1}, \
          \"writer_sinks_spam_lps\": {:.0}, \"writer_thread_spam_lps\": {:.0}, \"writer_sinks_auth_file_lps\": {:.0}, \
          \"ceiling_batches_lps\": {:.0}, \"ceiling_bufwriter_lps\": {:.0}, \"ceiling_lps\": {:.0}, \
-         \"ceiling_auth_batches_lps\": {:.0}}}",
+         \"ceiling_auth_batches_lps\": {:.0}, \"prototype_spam_lps\": {:.0}}}",
         spam_bytes as f64 / n as f64,
         auth_bytes as f64 / n as f64,
         rate(&t_sinks),
@@ -214,5 +275,6 @@ fn main() {
         rate(&t_ceil_w),
         ceiling,
         rate(&t_ceil_auth),
+        rate(&t_proto),
     );
 }
