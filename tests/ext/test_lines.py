@@ -8,7 +8,7 @@ import zoneinfo
 
 import pytest
 
-from conftest import PHP, run_php
+from banlogtest import PHP, run_php
 
 SPAM_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) comment id=(\d+) from host=(\S+) marked as spam$")
 
