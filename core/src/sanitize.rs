@@ -111,8 +111,11 @@ pub enum IdentHostError {
 /// Checks the site host that goes into the ident `wordpress(<host>)`.
 ///
 /// It comes from the site's configured URL, never from a request header; still, it must not be
-/// able to close the parenthesis or add a space, which would shift what the filter reads.
-/// Returned in lower case; an empty host is allowed and gives the bare ident `wordpress`.
+/// able to close the parenthesis or add a space, which would shift what the filter reads. Nor may
+/// it hold a `:`: syslog daemons end the tag at the first colon, which would cut the ident in two.
+/// So a port is dropped (`example.com:8080` gives `example.com`), and an IPv6 literal, which
+/// cannot be written without colons, gives the bare ident `wordpress` (an empty host).
+/// Returned in lower case.
 pub fn sanitize_ident_host(host: &str) -> Result<String, IdentHostError> {
     if host.len() > 253 {
         return Err(IdentHostError::TooLong);
@@ -123,7 +126,18 @@ pub fn sanitize_ident_host(host: &str) -> Result<String, IdentHostError> {
     if !ok {
         return Err(IdentHostError::BadCharacter(host.escape_default().to_string()));
     }
-    Ok(host.to_ascii_lowercase())
+    if host.starts_with('[') {
+        return Ok(String::new());
+    }
+    let name = match host.split_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        Some(_) => return Ok(String::new()),
+        None => host,
+    };
+    if name.contains(['[', ']']) {
+        return Err(IdentHostError::BadCharacter(host.escape_default().to_string()));
+    }
+    Ok(name.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -173,9 +187,12 @@ mod tests {
     #[test]
     fn ident_host() {
         assert_eq!(sanitize_ident_host("Example.COM").unwrap(), "example.com");
-        assert_eq!(sanitize_ident_host("[2001:db8::1]:8080").unwrap(), "[2001:db8::1]:8080");
+        assert_eq!(sanitize_ident_host("Example.com:8080").unwrap(), "example.com");
+        assert_eq!(sanitize_ident_host("[2001:db8::1]:8080").unwrap(), "");
+        assert_eq!(sanitize_ident_host("[2001:db8::1]").unwrap(), "");
+        assert_eq!(sanitize_ident_host("2001:db8::1").unwrap(), "");
         assert_eq!(sanitize_ident_host("").unwrap(), "");
-        for bad in ["a b", "x)y", "evil\n", "h\u{e9}"] {
+        for bad in ["a b", "x)y", "evil\n", "h\u{e9}", "a]b"] {
             assert!(sanitize_ident_host(bad).is_err(), "accepted {bad:?}");
         }
     }

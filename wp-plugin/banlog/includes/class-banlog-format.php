@@ -251,12 +251,29 @@ final class Banlog_Format {
 	/**
 	 * Checks the site host for the ident `wordpress(<host>)`.
 	 *
+	 * Syslog daemons end the tag at the first ':', so a port is dropped and an IPv6 literal gives
+	 * the bare ident (an empty host), exactly as banlog-core does.
+	 *
 	 * @param string $host Host from the site URL.
 	 * @return string|null Lower-case host, or null when it could shift what a filter reads.
 	 */
 	public static function sanitize_ident_host( $host ) {
 		$host = (string) $host;
 		if ( strlen( $host ) > 253 || ! preg_match( '/^[A-Za-z0-9.\-:\[\]_]*$/D', $host ) ) {
+			return null;
+		}
+		if ( '[' === substr( $host, 0, 1 ) ) {
+			return '';
+		}
+		$colon = strpos( $host, ':' );
+		if ( false !== $colon ) {
+			$port = substr( $host, $colon + 1 );
+			if ( '' === $port || ! ctype_digit( $port ) ) {
+				return '';
+			}
+			$host = substr( $host, 0, $colon );
+		}
+		if ( false !== strpbrk( $host, '[]' ) ) {
 			return null;
 		}
 		return strtolower( $host );
