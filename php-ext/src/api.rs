@@ -120,7 +120,7 @@ fn setting_value(z: &Zval) -> SettingValue {
         SettingValue::Null
     } else {
         // Arrays, objects, floats: refused by the setting's own check with its expected type.
-        SettingValue::Int(i64::MIN)
+        SettingValue::Other
     }
 }
 

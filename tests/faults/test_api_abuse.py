@@ -197,9 +197,8 @@ def test_api_abuse_gives_clear_errors_or_sanitized_lines(tmp_path, f2b_conf, fig
     figures(spam_lines=len(spam), auth_lines=len(auth), wrong_address_read=0)
 
 
-# Accepted although they should be refused (reported). Kept out of the list above so that main stays
-# green; when the extension is fixed these pass: then move them up.
-KNOWN_BUGS = {
+# Values that were once accepted although they must be refused (fixed; kept as regression tests).
+ONCE_ACCEPTED = {
     "array-as-flag": ('banlog_configure(["syslog" => []])',
                       "php-ext/src/api.rs setting_value(): arrays, objects and floats become "
                       "SettingValue::Int(i64::MIN), which flag() in runtime/src/settings.rs takes as true"),
@@ -210,12 +209,11 @@ KNOWN_BUGS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(KNOWN_BUGS))
-def test_known_bad_configure_values_are_refused(tmp_path, name):
-    code, why = KNOWN_BUGS[name]
+@pytest.mark.parametrize("name", sorted(ONCE_ACCEPTED))
+def test_once_accepted_configure_values_are_refused(tmp_path, name):
+    code, why = ONCE_ACCEPTED[name]
     proc = faulthelp.run_php(
         f'define("SPAM_DIR", {php_str(tmp_path)});'
         f'try {{ {code}; echo "accepted"; }} catch (ValueError $e) {{ echo "ValueError"; }}')
     assert proc.returncode == 0 and proc.stderr == b""
-    if proc.stdout != b"ValueError":
-        pytest.xfail("BUG (reported): accepted. " + why)
+    assert proc.stdout == b"ValueError", why

@@ -16,6 +16,8 @@ pub enum SettingValue {
     Bool(bool),
     Int(i64),
     Null,
+    /// Anything else (an array, an object, a float): refused by every setting.
+    Other,
 }
 
 /// Why a setting was refused. Each message names the setting and says what is expected.
@@ -233,6 +235,7 @@ fn flag(key: &'static str, value: &SettingValue) -> Result<bool, SettingsError> 
         SettingValue::Bool(b) => Ok(*b),
         SettingValue::Int(i) => Ok(*i != 0),
         SettingValue::Null => Ok(false),
+        SettingValue::Other => Err(bad),
         SettingValue::Str(b) => match String::from_utf8_lossy(b).trim().to_ascii_lowercase().as_str() {
             "1" | "on" | "yes" | "true" => Ok(true),
             "" | "0" | "off" | "no" | "false" | "none" => Ok(false),
@@ -246,6 +249,9 @@ fn log_path(key: &'static str, value: &SettingValue) -> Result<Option<PathBuf>, 
     let s = s.trim();
     if s.is_empty() {
         return Ok(None);
+    }
+    if s.contains('\0') {
+        return Err(SettingsError::WrongType { key, expected: "a path without NUL bytes" });
     }
     if !s.starts_with('/') {
         return Err(SettingsError::RelativePath { key, path: s.to_owned() });
@@ -304,6 +310,9 @@ mod tests {
             ("ident_host", s("evil) host")),
             ("nonsense", s("1")),
             ("spam_log", SettingValue::Int(3)),
+            ("spam_log", s("/var/log/evil.php\0.log")),
+            ("syslog", SettingValue::Other),
+            ("syslog_target", SettingValue::Other),
         ] {
             let err = st.set(k, &v).unwrap_err();
             assert!(!err.to_string().is_empty());
