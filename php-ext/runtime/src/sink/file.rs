@@ -118,10 +118,17 @@ impl FileSink {
             }
         };
         // Keep every line that did not reach the file whole, and remember a torn tail.
-        let cut = self.buf[..done].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let mut cut = self.buf[..done].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
         let newlines = self.buf[..cut].iter().filter(|&&b| b == b'\n').count();
+        // Cut short just before a newline: the line is all there but for its end. Keep only that
+        // newline pending (the line stays counted as pending until it is written); rewriting the
+        // line whole would log it twice.
+        let newline_owed = done > cut && done < self.buf.len() && self.buf[done] == b'\n';
+        if newline_owed {
+            cut = done;
+        }
         let whole = newlines - usize::from(prefixed && cut > 0);
-        self.torn = done > cut || (cut == 0 && self.torn);
+        self.torn = !newline_owed && (done > cut || (cut == 0 && self.torn));
         if cut == 0 && prefixed {
             self.buf.remove(0);
         } else {
