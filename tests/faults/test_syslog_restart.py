@@ -94,7 +94,7 @@ def test_rsyslog_restart_under_load_loses_nothing(tmp_path, figures):
             outage_backlog_in_s_after_restart=complete, max_call_ms=round(max(x["max_call_ms"] for x in reports), 2),
             retried=sum(x["retried"] for x in reports))
     assert all(x["flushed"] and x["dropped"] == 0 for x in reports), reports
-    assert got is not None and all(k == 1 for k in seen.values())
+    assert all(k == 1 for k in seen.values()), "duplicated lines"
     assert during > 1000, "the writers did not keep sending during the outage"
     assert complete is not None and complete < 3.0, polls[-5:]
     # A caller never waited for the daemon: the writer thread holds what it cannot send.
@@ -105,5 +105,6 @@ def test_rsyslog_restart_under_load_loses_nothing(tmp_path, figures):
     in_flight = [t for t in lost_at if -IN_FLIGHT <= t <= 0]
     assert len(in_flight) == len(lost), f"{len(lost)} lost, e.g. {lost[:10]} (rsyslog down at {t_down:.3f}, " \
         f"up at {t_up:.3f}: sent at {lost_at} s from the stop)"
+    assert got is not None or lost
     if lost:
         pytest.xfail(f"{len(lost)} datagram(s) in rsyslog's socket queue when it stopped. " + IN_FLIGHT_GAP)

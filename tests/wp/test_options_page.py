@@ -59,6 +59,25 @@ def _field(browser, key):
     return browser.find_element(By.ID, f"banlog_{key}")
 
 
+def _submit(browser):
+    """Clicks Save and waits until the next page has replaced this one: the URL of the previous
+    save already holds `settings-updated`, so waiting on the URL alone can read the old page."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.ID, "submit").click()
+
+    def replaced():
+        try:
+            old.tag_name
+            return False
+        except StaleElementReferenceException:
+            return True
+
+    harness.wait_for(replaced, 30, what="the page after saving")
+
+
 def test_options_page(browser, stack):
     from selenium.webdriver.common.by import By
 
@@ -77,7 +96,7 @@ def test_options_page(browser, stack):
     f = _field(browser, "spam_log")
     f.clear()
     f.send_keys(new_path)
-    browser.find_element(By.ID, "submit").click()
+    _submit(browser)
     harness.wait_for(lambda: "settings-updated=true" in browser.current_url, 30, what="saved")
     assert _field(browser, "spam_log").get_attribute("value") == new_path
     assert json.loads(stack.php_eval("echo json_encode(get_option('banlog_options'));"))["spam_log"] == new_path
@@ -94,7 +113,7 @@ def test_options_page(browser, stack):
         f = _field(browser, "spam_log")
         f.clear()
         f.send_keys(bad)
-        browser.find_element(By.ID, "submit").click()
+        _submit(browser)
         harness.wait_for(lambda: "settings-updated" in browser.current_url, 30, what="saved")
         notices = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".notice-error, .error"))
         assert message in notices, (bad, notices)
@@ -104,7 +123,7 @@ def test_options_page(browser, stack):
     f = _field(browser, "spam_log")
     f.clear()
     f.send_keys(str(stack.spam_log))
-    browser.find_element(By.ID, "submit").click()
+    _submit(browser)
     harness.wait_for(lambda: "settings-updated=true" in browser.current_url, 30, what="saved")
     stack.client(new_source()).post_comment(1, "S", "s@example.com", "make the log exist FILTER-SPAM")
     browser.refresh()
