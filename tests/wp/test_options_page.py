@@ -62,7 +62,7 @@ def _field(browser, key):
 def _submit(browser):
     """Clicks Save and waits until the next page has replaced this one: the URL of the previous
     save already holds `settings-updated`, so waiting on the URL alone can read the old page."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
 
     old = browser.find_element(By.TAG_NAME, "html")
@@ -72,7 +72,7 @@ def _submit(browser):
         try:
             old.tag_name
             return False
-        except StaleElementReferenceException:
+        except WebDriverException:  # stale, or "node does not belong to the document"
             return True
 
     harness.wait_for(replaced, 30, what="the page after saving")

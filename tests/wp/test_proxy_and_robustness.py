@@ -12,6 +12,7 @@ from wphelp import auth_messages, check_spam_line, new_source, spam_lines_for, w
 @pytest.fixture
 def proxied(stack):
     """127.0.0.250 and ::1 are this site's reverse proxies."""
+    stack.configure_logging()  # whatever an earlier test left behind
     stack.banlog_options(trusted_proxies="127.0.0.250/32\n::1", proxy_header="X-Forwarded-For")
     yield stack
     stack.banlog_options(trusted_proxies="", proxy_header="X-Forwarded-For")
