@@ -1,7 +1,6 @@
 //! The PHP functions. Each validates its input, stamps the time and hands an event to the writer;
 //! nothing here does I/O, and no I/O problem ever reaches the caller as an exception.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,18 +167,16 @@ fn stats_array(s: &StatsSnapshot) -> ext_php_rs::error::Result<ZBox<ZendHashTabl
     }
     a.insert("time_zone", s.time_zone.as_str())?;
     let cfg = config::current();
-    let mut settings = BTreeMap::new();
-    settings.insert("spam_log", cfg.spam_log.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
-    settings.insert("auth_log", cfg.auth_log.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
-    settings.insert("syslog", if cfg.syslog { "1".into() } else { "0".into() });
-    settings.insert("syslog_facility", cfg.syslog_facility.name());
-    settings.insert("syslog_target", cfg.syslog_target.to_string());
-    settings.insert("ident_host", cfg.ident_host.clone());
-    settings.insert("syslog_spam", if cfg.syslog_spam { "1".into() } else { "0".into() });
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let flag = |b: bool| if b { "1" } else { "0" };
     let mut st = ZendHashTable::new();
-    for (k, v) in settings {
-        st.insert(k, v)?;
-    }
+    st.insert("spam_log", path(&cfg.spam_log))?;
+    st.insert("auth_log", path(&cfg.auth_log))?;
+    st.insert("syslog", flag(cfg.syslog))?;
+    st.insert("syslog_facility", cfg.syslog_facility.name())?;
+    st.insert("syslog_target", cfg.syslog_target.to_string())?;
+    st.insert("ident_host", cfg.ident_host.as_str())?;
+    st.insert("syslog_spam", flag(cfg.syslog_spam))?;
     a.insert("settings", st)?;
     let mut sinks = ZendHashTable::new();
     for sink in &s.sinks {

@@ -235,7 +235,7 @@ mod tests {
     }
 
     #[test]
-    fn full_disk_rewrites_the_torn_line_whole() {
+    fn a_full_disk_keeps_the_line_and_says_why() {
         // /dev/full fails every write with ENOSPC, like a full disk.
         let mut s = FileSink::new("spam_log", "/dev/full".into());
         s.push_line("x");

@@ -79,7 +79,7 @@ impl Sinks {
             .or_insert_with(|| SyslogSink::new(target.clone(), hostname.clone()))
     }
 
-    /// Tries to write everything pending; returns (lines written, lines dropped, failed attempts).
+    /// Tries to write everything pending in every sink.
     pub fn write_pending(&mut self) -> Outcome {
         let mut out = Outcome::default();
         for f in self.files.values_mut() {
