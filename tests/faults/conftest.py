@@ -34,6 +34,20 @@ def f2b_conf(tmp_path_factory):
     return conf
 
 
+@pytest.fixture(scope="module")
+def wp_stack(request, ext_so):
+    """The real WordPress stack of tests/wp/harness.py, one per test module, with the module's
+    `STACK_ARGS` (php-fpm settings) and an rsyslog without rate limit (the tests count every line)."""
+    import harness
+
+    kw = dict(getattr(request.module, "STACK_ARGS", {}))
+    s = harness.Stack(log=lambda *a: None, ext=ext_so, rsyslog_class=faulthelp.Rsyslog, **kw)
+    s.start()
+    s.configure_logging()
+    yield s
+    s.stop()
+
+
 @pytest.fixture(scope="session")
 def _report_path(tmp_path_factory):
     path = os.environ.get("BANLOG_FAULTS_REPORT")

@@ -12,6 +12,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -19,6 +20,10 @@ EXT = pathlib.Path(os.environ.get("BANLOG_EXT", ROOT / "target/release/libbanlog
 PHP = shutil.which(os.environ.get("PHP", "php8.2")) or shutil.which("php")
 FILTERS = ROOT / "filters"
 LONG = os.environ.get("BANLOG_LONG", "") not in ("", "0")
+# The WordPress stack (harness.py) and its helpers (wphelp.py), for the tests over HTTP.
+WP_TESTS = ROOT / "tests" / "wp"
+if str(WP_TESTS) not in sys.path:
+    sys.path.insert(0, str(WP_TESTS))
 
 
 def _load(name, path):

@@ -184,12 +184,20 @@ class Client:
 class Stack:
     """The whole site. `start()` brings it up (a few seconds), `stop()` tears it down."""
 
-    def __init__(self, workdir=None, ext=EXT, tz=DEFAULT_TZ, max_requests=5, log=print):
+    def __init__(self, workdir=None, ext=EXT, tz=DEFAULT_TZ, max_requests=5, log=print, max_children=2,
+                 process_control_timeout=None, fpm_ini=None, rsyslog_class=None):
+        """`max_requests`, `max_children`, `process_control_timeout` (seconds; None: php-fpm's default 0)
+        and `fpm_ini` (extra php.ini values of both pools) go into the php-fpm configuration;
+        `reconfigure_fpm()` changes them later. `rsyslog_class`: another Rsyslog (e.g. without rate limit)."""
         self.own_workdir = workdir is None
         self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="banlog-wp-"))
         self.ext = pathlib.Path(ext) if ext else None
         self.tz = tz
         self.max_requests = max_requests
+        self.max_children = max_children
+        self.process_control_timeout = process_control_timeout
+        self.fpm_ini = dict(fpm_ini or {})
+        self.rsyslog_class = rsyslog_class
         self.log = log
         self.procs = {}
         self.rsyslog = None
@@ -278,7 +286,7 @@ class Stack:
         return True
 
     def _start_rsyslog(self):
-        Rsyslog = _load_rsyslog_class()
+        Rsyslog = self.rsyslog_class or _load_rsyslog_class()
         d = self.workdir / "rsyslog"
         d.mkdir()
         os.chmod(d, 0o755)
@@ -357,26 +365,27 @@ require_once ABSPATH . 'wp-settings.php';
 """)
         subprocess.run(["chown", "-R", f"{WEB_USER}:{WEB_USER}", str(content)], check=True)
 
-    def _start_php_fpm(self, name, ext):
+    def _fpm_conf_text(self, name):
         d = self.workdir / f"fpm-{name}"
-        d.mkdir()
-        sock = d / "php-fpm.sock"
-        conf = d / "php-fpm.conf"
-        conf.write_text(f"""[global]
+        glob = ""
+        if self.process_control_timeout is not None:
+            glob = f"process_control_timeout = {self.process_control_timeout}\n"
+        ini = "".join(f"php_admin_value[{k}] = {v}\n" for k, v in self.fpm_ini.items())
+        return f"""[global]
 pid = {d / 'php-fpm.pid'}
 error_log = {d / 'php-fpm.log'}
 daemonize = no
 log_level = notice
-
+{glob}
 [www]
 user = {WEB_USER}
 group = {WEB_USER}
-listen = {sock}
+listen = {d / 'php-fpm.sock'}
 listen.owner = {WEB_USER}
 listen.group = {WEB_USER}
 listen.mode = 0660
 pm = static
-pm.max_children = 2
+pm.max_children = {self.max_children}
 pm.max_requests = {self.max_requests}
 request_terminate_timeout = 120
 catch_workers_output = yes
@@ -386,13 +395,62 @@ php_admin_flag[log_errors] = on
 php_admin_flag[display_errors] = on
 php_admin_value[error_reporting] = E_ALL & ~E_DEPRECATED & ~E_STRICT
 php_admin_value[memory_limit] = 256M
-""")
+{ini}"""
+
+    def _start_php_fpm(self, name, ext):
+        d = self.workdir / f"fpm-{name}"
+        d.mkdir()
+        sock = d / "php-fpm.sock"
+        conf = d / "php-fpm.conf"
+        conf.write_text(self._fpm_conf_text(name))
         args = [PHP_FPM, "--nodaemonize", "--fpm-config", str(conf)]
         if ext:
             args[1:1] = ["-d", f"extension={ext}"]
         self._spawn(f"fpm-{name}", args, env={"TZ": self.tz})
-        wait_for(lambda: self._check_alive(f"fpm-{name}") and sock.exists(), 30, what=f"php-fpm {name}")
+        wait_for(lambda: self._check_alive(f"fpm-{name}") and sock.exists() and self._fpm_ready_count(name) >= 1,
+                 30, what=f"php-fpm {name}")
         setattr(self, f"fpm_{name}_sock", sock)
+
+    # ---- php-fpm process control (lifecycle tests)
+
+    def fpm_log(self, name="ext"):
+        p = self.workdir / f"fpm-{name}" / "php-fpm.log"
+        return p.read_text(errors="replace").splitlines() if p.exists() else []
+
+    def _fpm_ready_count(self, name):
+        return sum("ready to handle connections" in l for l in self.fpm_log(name))
+
+    def fpm_master_pid(self, name="ext"):
+        """The master's pid (--nodaemonize: the process we started; a reload execs it in place)."""
+        return self.procs[f"fpm-{name}"].pid
+
+    def fpm_worker_pids(self, name="ext"):
+        """The master's current children, from /proc."""
+        master = self.fpm_master_pid(name)
+        try:
+            text = pathlib.Path(f"/proc/{master}/task/{master}/children").read_text()
+        except OSError:
+            return []
+        return [int(x) for x in text.split()]
+
+    def reload_fpm(self, name="ext", timeout=60):
+        """A graceful reload (SIGUSR2 to the master, as `systemctl reload php8.2-fpm` does); returns
+        once the re-executed master says it is ready again."""
+        before = self._fpm_ready_count(name)
+        self._check_alive(f"fpm-{name}")
+        os.kill(self.fpm_master_pid(name), signal.SIGUSR2)
+        wait_for(lambda: self._check_alive(f"fpm-{name}") and self._fpm_ready_count(name) > before,
+                 timeout, what=f"php-fpm {name} reloaded")
+
+    def reconfigure_fpm(self, names=("ext", "fallback"), **settings):
+        """Changes php-fpm settings (max_requests, max_children, process_control_timeout, fpm_ini),
+        rewrites the configuration and reloads the masters."""
+        for k, v in settings.items():
+            assert k in ("max_requests", "max_children", "process_control_timeout", "fpm_ini"), k
+            setattr(self, k, dict(v) if k == "fpm_ini" else v)
+        for name in names:
+            (self.workdir / f"fpm-{name}" / "php-fpm.conf").write_text(self._fpm_conf_text(name))
+            self.reload_fpm(name)
 
     def _start_nginx(self):
         d = self.workdir / "nginx"
@@ -401,11 +459,25 @@ php_admin_value[memory_limit] = 256M
             (d / t).mkdir()
         subprocess.run(["chown", "-R", f"{WEB_USER}:{WEB_USER}", str(d)], check=True)
 
-        def server(port, sock):
-            listen = f"listen 127.0.0.1:{port};"
-            if self.ipv6:
-                listen += f"\n        listen [::1]:{port};"
-            return f"""
+        listens = ["127.0.0.1:{port}"] + (["[::1]:{port}"] if self.ipv6 else [])
+        servers = [self.nginx_server([l.format(port=self.port) for l in listens], self.fpm_ext_sock),
+                   self.nginx_server([l.format(port=self.fallback_port) for l in listens], self.fpm_fallback_sock)]
+        conf = self.write_nginx_conf(d, servers)
+        self._spawn("nginx", [NGINX, "-e", str(d / "error.log"), "-p", str(d), "-c", str(conf)])
+
+        def up():
+            self._check_alive("nginx")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return True
+            except OSError:
+                return False
+        wait_for(up, 30, what="nginx")
+
+    def nginx_server(self, listens, sock):
+        """An nginx `server` block serving this site through the php-fpm socket `sock`."""
+        listen = "\n        ".join(f"listen {l};" for l in listens)
+        return f"""
     server {{
         {listen}
         server_name _;
@@ -421,6 +493,10 @@ php_admin_value[memory_limit] = 256M
             fastcgi_read_timeout 120s;
         }}
     }}"""
+
+    @staticmethod
+    def write_nginx_conf(d, servers):
+        """nginx.conf in `d` (with its temp dirs, made by the caller) with the given server blocks."""
         conf = d / "nginx.conf"
         conf.write_text(f"""user {WEB_USER};
 worker_processes 1;
@@ -437,20 +513,10 @@ http {{
     fastcgi_temp_path {d / 'fastcgi'};
     uwsgi_temp_path {d / 'uwsgi'};
     scgi_temp_path {d / 'scgi'};
-    {server(self.port, self.fpm_ext_sock)}
-    {server(self.fallback_port, self.fpm_fallback_sock)}
+    {"".join(servers)}
 }}
 """)
-        self._spawn("nginx", [NGINX, "-e", str(d / "error.log"), "-p", str(d), "-c", str(conf)])
-
-        def up():
-            self._check_alive("nginx")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return True
-            except OSError:
-                return False
-        wait_for(up, 30, what="nginx")
+        return conf
 
     def _install_site(self):
         c = self.client()

@@ -9,10 +9,16 @@
  * - Akismet's servers stand in: the suite may not reach the Internet, so WordPress's HTTP API
  *   answers Akismet's requests here (content with AKISMET-SPAM is spam, AKISMET-DISCARD is spam
  *   that Akismet discards); Akismet's own code does everything else;
- * - no comment flood limit, so that one address may post several comments in a row.
+ * - no comment flood limit, so that one address may post several comments in a row;
+ * - every response names the php-fpm worker that served it (`X-Banlog-Worker: <pid>`), so that a
+ *   lifecycle test can signal exactly that process.
  */
 
 defined( 'ABSPATH' ) || exit;
+
+if ( ! headers_sent() ) {
+	header( 'X-Banlog-Worker: ' . getmypid() );
+}
 
 function banlog_test_eval() {
 	$secret = isset( $_POST['secret'] ) ? (string) wp_unslash( $_POST['secret'] ) : '';
