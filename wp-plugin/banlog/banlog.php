@@ -28,6 +28,8 @@ final class Banlog_Plugin {
 
 	const OPTION       = 'banlog_options';
 	const ERROR_OPTION = 'banlog_last_error';
+	/** Comment meta: no client address was known when it was posted (its stored one is the peer's). */
+	const UNRESOLVED_META = '_banlog_unresolved_ip';
 
 	/**
 	 * The instance.
@@ -72,6 +74,13 @@ final class Banlog_Plugin {
 	private $discarded_from = null;
 
 	/**
+	 * Whether this request's comment address could not be resolved (see filter_comment_user_ip()).
+	 *
+	 * @var bool
+	 */
+	private $comment_ip_unresolved = false;
+
+	/**
 	 * Whether a REST authentication failure was logged in this request.
 	 *
 	 * @var bool
@@ -99,6 +108,7 @@ final class Banlog_Plugin {
 		add_action( 'akismet_spam_caught', array( $this, 'on_akismet_spam_caught' ), 10, 1 );
 		add_action( 'shutdown', array( $this, 'on_shutdown' ), 0 );
 		add_filter( 'pre_comment_user_ip', array( $this, 'filter_comment_user_ip' ), 5 );
+		add_action( 'wp_insert_comment', array( $this, 'on_insert_comment' ), 0, 1 );
 		add_filter( 'wp_update_comment_data', array( $this, 'remember_author_ip' ), 999, 2 );
 
 		add_action( 'wp_login_failed', array( $this, 'on_login_failed' ), 10, 2 );
@@ -309,6 +319,11 @@ final class Banlog_Plugin {
 			return;
 		}
 		$this->logged_comments[ $id ] = true;
+		if ( get_comment_meta( $id, self::UNRESOLVED_META, true ) ) {
+			// Its stored address is the peer's, i.e. a trusted proxy: fail2ban would ban the proxy.
+			$this->record_error( 'input', sprintf( 'comment %d: a trusted proxy named no valid client address when it was posted; not logged', $id ) );
+			return;
+		}
 		$stored = isset( $this->original_ips[ $id ] ) ? $this->original_ips[ $id ] : (string) $comment->comment_author_IP;
 		$addr = Banlog_Format::parse_addr( $stored );
 		if ( null === $addr ) {
@@ -345,7 +360,22 @@ final class Banlog_Plugin {
 	 */
 	public function filter_comment_user_ip( $ip ) {
 		$addr = $this->client_addr();
+		// Unresolved (a trusted proxy sent garbage): WordPress still stores REMOTE_ADDR, the proxy's
+		// address, so the comment is marked (on_insert_comment()) and never logged with it.
+		$this->comment_ip_unresolved = null === $addr;
 		return null === $addr ? $ip : $addr;
+	}
+
+	/**
+	 * Marks a comment whose client address could not be resolved in this request.
+	 *
+	 * @param int $comment_id Comment id.
+	 */
+	public function on_insert_comment( $comment_id ) {
+		if ( $this->comment_ip_unresolved ) {
+			$this->comment_ip_unresolved = false;
+			add_comment_meta( (int) $comment_id, self::UNRESOLVED_META, 1, true );
+		}
 	}
 
 	// ---------------------------------------------------------------- logins

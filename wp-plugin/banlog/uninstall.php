@@ -1,6 +1,6 @@
 <?php
 /**
- * Uninstall: removes banlog's options. The log files are left alone (they are the site's logs).
+ * Uninstall: removes banlog's options and comment marks. The log files are left alone (they are the site's logs).
  *
  * @package banlog
  */
@@ -8,11 +8,12 @@
 defined( 'WP_UNINSTALL_PLUGIN' ) || exit;
 
 /**
- * Deletes the options of the current site.
+ * Deletes the options (and the comment marks) of the current site.
  */
 function banlog_uninstall_site() {
 	delete_option( 'banlog_options' );
 	delete_option( 'banlog_last_error' );
+	delete_metadata( 'comment', 0, '_banlog_unresolved_ip', '', true );
 }
 
 if ( is_multisite() && function_exists( 'get_sites' ) ) {
