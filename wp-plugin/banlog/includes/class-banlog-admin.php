@@ -132,6 +132,10 @@ final class Banlog_Admin {
 				/* translators: %s: what the log is for */
 				$msg = __( '%s: refused, the file name ends in an executable extension (such as .php). A user name written into it could run as code.', 'banlog' );
 				break;
+			case 'traversal':
+				/* translators: %s: what the log is for */
+				$msg = __( '%s: refused, the path must not contain ".." segments. Give the real location of the file.', 'banlog' );
+				break;
 			default:
 				/* translators: %s: what the log is for */
 				$msg = __( '%s: the path contains control characters.', 'banlog' );
@@ -141,7 +145,33 @@ final class Banlog_Admin {
 	}
 
 	/**
-	 * Validates the submitted options; a refused value keeps the stored one.
+	 * Adds a warning (the path is still saved) when a log path lies inside the web root.
+	 *
+	 * @param string $path  Path.
+	 * @param string $label What the path is for.
+	 */
+	private function warn_web_root( $path, $label ) {
+		$root = self::web_root_of( $path );
+		if ( null === $root ) {
+			return;
+		}
+		add_settings_error(
+			Banlog_Plugin::OPTION,
+			'banlog_web_root_' . sanitize_key( $label ),
+			sprintf(
+				/* translators: 1: what the log is for, 2: a directory, 3: its URL */
+				__( '%1$s: saved, but the file lies inside the web root (%2$s is served as %3$s): anyone may be able to download it, and it lists client addresses. Better keep it outside, e.g. in /var/log/wordpress/, or deny access to it in the web server.', 'banlog' ),
+				$label,
+				$root[0],
+				$root[1]
+			),
+			'warning'
+		);
+	}
+
+	/**
+	 * Validates the submitted options; a refused value keeps the stored one. options.php has
+	 * unslashed them already: unslashing again would eat a path's backslashes.
 	 *
 	 * @param mixed $input Submitted values.
 	 * @return array
@@ -153,13 +183,21 @@ final class Banlog_Admin {
 		}
 		$out = $old;
 
-		$spam_log = isset( $input['spam_log'] ) ? trim( wp_unslash( (string) $input['spam_log'] ) ) : '';
-		if ( '' === $spam_log || $this->check_path( $spam_log, __( 'Spam log file', 'banlog' ) ) ) {
-			$out['spam_log'] = $spam_log;
-		}
-		$auth_log = isset( $input['auth_log'] ) ? trim( wp_unslash( (string) $input['auth_log'] ) ) : '';
-		if ( '' === $auth_log || $this->check_path( $auth_log, __( 'Auth log file', 'banlog' ) ) ) {
-			$out['auth_log'] = $auth_log;
+		$paths = array(
+			'spam_log' => __( 'Spam log file', 'banlog' ),
+			'auth_log' => __( 'Auth log file', 'banlog' ),
+		);
+		foreach ( $paths as $key => $label ) {
+			if ( isset( $input[ $key ] ) && ! is_scalar( $input[ $key ] ) ) {
+				continue; // Not a form's value: the stored path stays.
+			}
+			$path = isset( $input[ $key ] ) ? trim( (string) $input[ $key ] ) : '';
+			if ( '' === $path ) {
+				$out[ $key ] = '';
+			} elseif ( $this->check_path( $path, $label ) ) {
+				$out[ $key ] = $path;
+				$this->warn_web_root( $path, $label );
+			}
 		}
 
 		$out['syslog'] = empty( $input['syslog'] ) ? 0 : 1;
@@ -171,7 +209,7 @@ final class Banlog_Admin {
 			$out['syslog_facility'] = $facility;
 		}
 
-		$target = isset( $input['syslog_target'] ) ? trim( wp_unslash( (string) $input['syslog_target'] ) ) : '';
+		$target = isset( $input['syslog_target'] ) ? trim( (string) $input['syslog_target'] ) : '';
 		if ( '' === $target ) {
 			$target = '/dev/log';
 		}
@@ -181,7 +219,7 @@ final class Banlog_Admin {
 			add_settings_error( Banlog_Plugin::OPTION, 'banlog_target', __( 'Syslog destination: give a socket path such as /dev/log, or udp://host:port, or tcp://host:port.', 'banlog' ), 'error' );
 		}
 
-		$proxies = isset( $input['trusted_proxies'] ) ? wp_unslash( (string) $input['trusted_proxies'] ) : '';
+		$proxies = isset( $input['trusted_proxies'] ) ? (string) $input['trusted_proxies'] : '';
 		$bad = Banlog_Client::invalid_ranges( $proxies );
 		if ( $bad ) {
 			add_settings_error(
@@ -325,7 +363,8 @@ final class Banlog_Admin {
 		}
 		echo '<div class="wrap" id="banlog-settings">';
 		echo '<h1>' . esc_html__( 'banlog', 'banlog' ) . '</h1>';
-		settings_errors( Banlog_Plugin::OPTION );
+		// No settings_errors() here: for a page under Settings, wp-admin/options-head.php shows
+		// them already (a second call printed every notice twice).
 		echo '<form method="post" action="' . esc_url( admin_url( 'options.php' ) ) . '">';
 		settings_fields( self::GROUP );
 		do_settings_sections( self::PAGE );
@@ -453,33 +492,79 @@ final class Banlog_Admin {
 	 * @return string|null
 	 */
 	private function exposure( $path ) {
-		$roots = array(
-			array( wp_normalize_path( untrailingslashit( WP_CONTENT_DIR ) ), content_url() ),
-			array( wp_normalize_path( untrailingslashit( ABSPATH ) ), site_url() ),
+		$root = self::web_root_of( $path );
+		if ( null === $root ) {
+			return null;
+		}
+		$url = untrailingslashit( $root[1] ) . '/' . implode( '/', array_map( 'rawurlencode', explode( '/', $root[2] ) ) );
+		$msg = __( 'The log file lies inside the web root: anyone may be able to download it (it lists client addresses). Move it outside, or deny access to it in the web server.', 'banlog' );
+		$res = wp_remote_head(
+			$url,
+			array(
+				'timeout'     => 2,
+				'redirection' => 0,
+				'sslverify'   => false,
+			)
 		);
-		$norm = wp_normalize_path( $path );
+		$code = is_wp_error( $res ) ? 0 : (int) wp_remote_retrieve_response_code( $res );
+		if ( 200 === $code ) {
+			/* translators: %s: URL */
+			$msg .= ' ' . sprintf( __( 'It IS downloadable now: %s', 'banlog' ), $url );
+		}
+		return $msg;
+	}
+
+	/**
+	 * The web root directory a path lies in: wp-content, the WordPress directory or the server's
+	 * document root, with symbolic links followed.
+	 *
+	 * @param string $path Absolute path.
+	 * @return array|null [root directory, its URL, the path below it], or null when outside.
+	 */
+	private static function web_root_of( $path ) {
+		$roots = array(
+			array( WP_CONTENT_DIR, content_url() ),
+			array( ABSPATH, site_url() ),
+		);
+		// phpcs:ignore WordPress.Security.ValidatedSanitizedInput
+		$docroot = isset( $_SERVER['DOCUMENT_ROOT'] ) && is_string( $_SERVER['DOCUMENT_ROOT'] ) ? $_SERVER['DOCUMENT_ROOT'] : '';
+		if ( '' !== $docroot && '/' === $docroot[0] ) {
+			$home = wp_parse_url( home_url() );
+			if ( is_array( $home ) && isset( $home['scheme'], $home['host'] ) ) {
+				$roots[] = array( $docroot, $home['scheme'] . '://' . $home['host'] . ( isset( $home['port'] ) ? ':' . $home['port'] : '' ) );
+			}
+		}
+		$real = self::resolve_path( $path );
 		foreach ( $roots as $root ) {
-			if ( 0 !== strpos( $norm, $root[0] . '/' ) ) {
-				continue;
+			$dir = untrailingslashit( self::resolve_path( $root[0] ) );
+			if ( '' !== $dir && 0 === strpos( $real, $dir . '/' ) ) {
+				return array( $dir, $root[1], substr( $real, strlen( $dir ) + 1 ) );
 			}
-			$url = untrailingslashit( $root[1] ) . '/' . implode( '/', array_map( 'rawurlencode', explode( '/', substr( $norm, strlen( $root[0] ) + 1 ) ) ) );
-			$msg = __( 'The log file lies inside the web root: anyone may be able to download it (it lists client addresses). Move it outside, or deny access to it in the web server.', 'banlog' );
-			$res = wp_remote_head(
-				$url,
-				array(
-					'timeout'     => 2,
-					'redirection' => 0,
-					'sslverify'   => false,
-				)
-			);
-			$code = is_wp_error( $res ) ? 0 : (int) wp_remote_retrieve_response_code( $res );
-			if ( 200 === $code ) {
-				/* translators: %s: URL */
-				$msg .= ' ' . sprintf( __( 'It IS downloadable now: %s', 'banlog' ), $url );
-			}
-			return $msg;
 		}
 		return null;
+	}
+
+	/**
+	 * A path with the symbolic links of its existing part resolved (the rest kept as written).
+	 *
+	 * @param string $path Absolute path.
+	 * @return string
+	 */
+	private static function resolve_path( $path ) {
+		$path = untrailingslashit( wp_normalize_path( (string) $path ) );
+		$tail = array();
+		$dir  = $path;
+		// phpcs:disable WordPress.PHP.NoSilencedErrors.Discouraged
+		while ( '' !== $dir && '/' !== $dir && ! @file_exists( $dir ) ) {
+			array_unshift( $tail, basename( $dir ) );
+			$dir = dirname( $dir );
+		}
+		$real = @realpath( '' === $dir ? '/' : $dir );
+		// phpcs:enable
+		if ( false === $real ) {
+			return $path;
+		}
+		return rtrim( wp_normalize_path( $real ), '/' ) . ( $tail ? '/' . implode( '/', $tail ) : '' );
 	}
 
 	/**

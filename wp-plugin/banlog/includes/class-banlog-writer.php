@@ -375,7 +375,8 @@ final class Banlog_Writer {
 	}
 
 	/**
-	 * A log path the plugin will write to: absolute, no NUL, not an executable script name.
+	 * A log path the plugin will write to: absolute, no control characters, no `..`, not an
+	 * executable script name.
 	 *
 	 * @param string $path Path.
 	 * @return bool
@@ -388,7 +389,7 @@ final class Banlog_Writer {
 	 * Why a log path is refused, or null.
 	 *
 	 * @param string $path Path.
-	 * @return string|null A problem code: relative, control, directory, executable.
+	 * @return string|null A problem code: relative, control, traversal, directory, executable.
 	 */
 	public static function path_problem( $path ) {
 		$path = (string) $path;
@@ -397,6 +398,11 @@ final class Banlog_Writer {
 		}
 		if ( preg_match( '/[\x00-\x1f\x7f]/', $path ) ) {
 			return 'control';
+		}
+		// `..` hides where the file really is (the web-root warning and the reader of the
+		// settings would both be misled): the real path is asked for instead.
+		if ( preg_match( '#(^|/)\.\.(/|$)#', $path ) ) {
+			return 'traversal';
 		}
 		if ( '/' === substr( $path, -1 ) || @is_dir( $path ) ) { // phpcs:ignore WordPress.PHP.NoSilencedErrors.Discouraged
 			return 'directory';
