@@ -1,0 +1,337 @@
+"""Settings → banlog refuses what it must, over plain HTTP with real cookies and nonces: logged-out
+visitors, subscribers, missing, forged, stale and misplaced nonces, and log paths that are
+relative, executable (.php, .phar, …), climb with `..`, or hold control characters. Each refusal
+says why, and nothing is written: the option keeps its value and no file appears, not even after
+events that would have gone to the refused path. A path inside the web root is saved with a
+warning. (tests/wp/test_options_page.py drives the same page in Chromium.)
+"""
+import html
+import html.parser
+import json
+import os
+import re
+import urllib.parse
+
+import pytest
+
+import harness
+from wphelp import new_source
+
+PAGE = "/wp-admin/options-general.php?page=banlog"
+SUB_USER, SUB_PASS = "refusal-sub", "subscriber password 123"
+
+
+class _Form(html.parser.HTMLParser):
+    """The fields of the settings form, as a browser would submit them."""
+
+    def __init__(self):
+        super().__init__()
+        self.fields, self.in_form, self.textarea = [], False, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and a.get("action", "").endswith("options.php"):
+            self.in_form = True
+        elif self.in_form and tag == "input" and a.get("name"):
+            if a.get("type") == "checkbox" and "checked" not in a:
+                return
+            if a.get("type") != "submit":
+                self.fields.append([a["name"], a.get("value", "")])
+        elif self.in_form and tag == "select":
+            self.fields.append([a["name"], None])
+        elif self.in_form and tag == "option" and self.fields and self.fields[-1][1] is None and "selected" in a:
+            self.fields[-1][1] = a.get("value", "")
+        elif self.in_form and tag == "textarea":
+            self.textarea = [a["name"], ""]
+            self.fields.append(self.textarea)
+
+    def handle_data(self, data):
+        if self.textarea is not None:
+            self.textarea[1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "textarea":
+            self.textarea = None
+        elif tag == "form":
+            self.in_form = False
+
+
+def notices(page):
+    """The settings notices of a page: (kind, text)."""
+    out = []
+    for m in re.finditer(r"<div id='setting-error-[^']*' class='notice notice-(\w+)[^']*'>(.*?)</div>", page, re.S):
+        out.append((m.group(1), html.unescape(re.sub(r"<[^>]+>", "", m.group(2))).strip()))
+    return out
+
+
+def option(stack):
+    return json.loads(stack.php_eval("echo json_encode(get_option('banlog_options'));"))
+
+
+@pytest.fixture(scope="module")
+def env(wp_stack):
+    stack = wp_stack
+    stack.php_eval(f"if (!get_user_by('login', '{SUB_USER}')) wp_insert_user(['user_login' => '{SUB_USER}', "
+                   f"'user_pass' => '{SUB_PASS}', 'user_email' => 'refusal-sub@example.com', 'role' => 'subscriber']);")
+    # A directory the web server may write to: a refused path there would be created if taken.
+    d = stack.workdir / "refusals"
+    d.mkdir(exist_ok=True)
+    harness.subprocess.run(["chown", f"{harness.WEB_USER}:{harness.WEB_USER}", str(d)], check=True)
+    return stack, d
+
+
+@pytest.fixture
+def stack(env):
+    s, _ = env
+    s.configure_logging()
+    before = option(s)
+    yield s
+    s.configure_logging()
+    assert option(s) == before  # a test that changed the option put it back
+
+
+def admin(stack):
+    c = stack.client("127.0.0.1")
+    c.cookies = dict(stack.admin.cookies)
+    return c
+
+
+def form(client):
+    r = client.get(PAGE)
+    assert r.status == 200, r.status
+    f = _Form()
+    f.feed(r.text)
+    fields = dict(f.fields)
+    assert fields.get("option_page") == "banlog" and fields.get("_wpnonce"), fields
+    return fields
+
+
+def save(client, fields):
+    """POSTs the form to options.php; follows the redirect back to the page. Returns
+    (status of the POST, its Location, the page shown afterwards or the error page)."""
+    r = client.post("/wp-admin/options.php", fields,
+                    headers={"Referer": client.host_header and f"http://{client.host_header}{PAGE}"})
+    loc = r.header("Location") or ""
+    if r.status == 302 and "page=banlog" in loc:
+        return r.status, loc, client.get(urllib.parse.urlsplit(loc)._replace(scheme="", netloc="").geturl()).text
+    return r.status, loc, r.text
+
+
+def nonce_for(stack, client, tick_offset=0, action="banlog-options"):
+    """A nonce computed the way WordPress does, for the user and session of `client`'s cookies,
+    `tick_offset` half-days away from now (-2: issued 24 to 36 hours ago, which WordPress refuses)."""
+    cookie = next(v for k, v in client.cookies.items() if k.startswith("wordpress_logged_in_"))
+    user, _exp, token, _mac = urllib.parse.unquote(cookie).split("|")
+    return stack.php_eval(
+        f"$u = get_user_by('login', {json.dumps(user)}); $i = wp_nonce_tick() + ({int(tick_offset)});"
+        f"echo substr(wp_hash($i . '|' . {json.dumps(action)} . '|' . $u->ID . '|' . {json.dumps(token)}, 'nonce'), -12, 10);")
+
+
+def _die_message(text):
+    """The message of a wp_die() page, as words."""
+    m = re.search(r'<div class="wp-die-message">(.*?)</div>', text, re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", m.group(1))).split()) if m else None
+
+
+def events(stack):
+    """A spam comment and a failed login: what would write to a log path the page had taken."""
+    c = stack.client(new_source())
+    assert c.post_comment(1, "R", "r@example.com", f"refusal check {os.urandom(4).hex()} FILTER-SPAM").status == 302
+    c.cookies["wordpress_test_cookie"] = "WP%20Cookie%20check"
+    assert c.post("/wp-login.php", {"log": "refusal-nobody", "pwd": "x", "testcookie": "1"}).status == 200
+
+
+def assert_nothing_written(stack, before, paths):
+    assert option(stack) == before
+    events(stack)
+    for p in paths:
+        assert not os.path.lexists(p), f"{p} was created"
+
+
+# ---------------------------------------------------------------- who may save
+
+
+def test_logged_out_visitor_is_sent_to_the_login(stack, env, figures):
+    _, d = env
+    fields = form(admin(stack))
+    before = option(stack)
+    target = d / "logged-out.log"
+    fields["banlog_options[spam_log]"] = str(target)
+    visitor = stack.client(new_source())
+    status, loc, _ = save(visitor, fields)
+    figures(status=status, redirect=urllib.parse.urlsplit(loc).path)
+    assert status == 302 and "/wp-login.php" in loc, (status, loc)
+    assert_nothing_written(stack, before, [target])
+
+
+def test_subscriber_is_refused_even_with_a_valid_nonce_of_their_own(stack, env, figures):
+    _, d = env
+    sub = stack.client(new_source())
+    assert sub.login(SUB_USER, SUB_PASS).status == 302
+    r = sub.get(PAGE)  # WordPress itself: the page is not in a subscriber's menu
+    assert r.status == 403 and "Sorry, you are not allowed to access this page." in r.text, (r.status, r.text[-500:])
+    assert 'name="banlog_options[spam_log]"' not in r.text
+    fields = form(admin(stack))
+    before = option(stack)
+    target = d / "subscriber.log"
+    fields["banlog_options[spam_log]"] = str(target)
+    fields["_wpnonce"] = nonce_for(stack, sub)  # valid for the subscriber's session
+    status, _, text = save(sub, fields)
+    figures(page_status=r.status, save_status=status, message=_die_message(text))
+    assert status == 403 and "not allowed to manage options" in text, (status, text[-500:])
+    assert_nothing_written(stack, before, [target])
+
+
+NONCES = ["missing", "empty", "garbage", "stale", "other-action", "other-session"]
+
+
+@pytest.mark.parametrize("kind", NONCES)
+def test_bad_nonce_is_refused(stack, env, kind, figures):
+    _, d = env
+    c = admin(stack)
+    fields = form(c)
+    before = option(stack)
+    target = d / f"nonce-{kind}.log"
+    fields["banlog_options[spam_log]"] = str(target)
+    if kind == "missing":
+        del fields["_wpnonce"]
+    elif kind == "empty":
+        fields["_wpnonce"] = ""
+    elif kind == "garbage":
+        fields["_wpnonce"] = "0123456789"
+    elif kind == "stale":
+        fields["_wpnonce"] = nonce_for(stack, c, -2)
+    elif kind == "other-action":
+        fields["_wpnonce"] = nonce_for(stack, c, 0, "general-options")
+    elif kind == "other-session":
+        # the admin's own nonce from another login, which then logged out
+        other = stack.client("127.0.0.1")
+        assert other.login(harness.ADMIN_USER, harness.ADMIN_PASS).status == 302
+        fields["_wpnonce"] = form(other)["_wpnonce"]
+        logout = re.search(r'href="([^"]*wp-login\.php\?action=logout[^"]*)"', other.get(PAGE).text).group(1)
+        assert other.get(html.unescape(logout).split(str(stack.port), 1)[-1]).status == 302
+    status, _, text = save(c, fields)
+    figures(status=status, message=_die_message(text))
+    assert status == 403 and "The link you followed has expired." in text, (kind, status, text[-500:])
+    assert_nothing_written(stack, before, [target])
+
+
+def test_computed_nonces_are_the_real_ones(stack, env):
+    """The control of the nonce cases: a nonce computed the same way for now is taken, so the
+    stale and other-action ones were refused for their age and action, not for a wrong formula."""
+    _, d = env
+    c = admin(stack)
+    fields = form(c)
+    target = d / "control.log"
+    for offset in (0, -1):  # issued 0-12 and 12-24 hours ago: both valid
+        fields["_wpnonce"] = nonce_for(stack, c, offset)
+        fields["banlog_options[spam_log]"] = str(target)
+        status, loc, _ = save(c, fields)
+        assert status == 302 and "settings-updated=true" in loc, (offset, status, loc)
+        assert option(stack)["spam_log"] == str(target)
+        stack.configure_logging()
+
+
+# ---------------------------------------------------------------- what may be saved
+
+
+def _bad_paths(d):
+    return [
+        # field, value, words of the message
+        ("spam_log", "refusals/spam.log", "must be absolute"),
+        ("spam_log", "./spam.log", "must be absolute"),
+        ("spam_log", "~/spam.log", "must be absolute"),
+        ("spam_log", f"{d}/spam.php", "executable extension"),
+        ("spam_log", f"{d}/spam.phar", "executable extension"),
+        ("spam_log", f"{d}/SPAM.PHP", "executable extension"),
+        ("spam_log", f"{d}/spam.php.log", "executable extension"),
+        ("spam_log", f"{d}/spam.phtml", "executable extension"),
+        ("spam_log", f"{d}/spam.php.", "executable extension"),
+        ("spam_log", f"{d}/.user.ini", "executable extension"),
+        ("spam_log", f"{d}/../refusals/traversal.log", 'must not contain ".."'),
+        ("spam_log", f"{d}/sub/../traversal2.log", 'must not contain ".."'),
+        ("spam_log", f"{d}/..", 'must not contain ".."'),
+        ("spam_log", f"{d}/nul\x00.log", "control characters"),
+        ("spam_log", f"{d}/new\nline.log", "control characters"),
+        ("spam_log", str(d), "is a directory"),
+        ("auth_log", "auth.log", "must be absolute"),
+        ("auth_log", f"{d}/auth.phar", "executable extension"),
+        ("auth_log", f"{d}/../refusals/auth-traversal.log", 'must not contain ".."'),
+    ]
+
+
+BAD_PATH_IDS = ["relative", "dot-relative", "tilde", "php", "phar", "php-upper", "double-extension", "phtml",
+                "php-dot", "user-ini", "traversal", "traversal-inside", "traversal-end", "nul", "newline",
+                "directory", "auth-relative", "auth-phar", "auth-traversal"]
+
+
+@pytest.mark.parametrize("i", range(len(BAD_PATH_IDS)), ids=BAD_PATH_IDS)
+def test_bad_path_is_refused_with_a_message(stack, env, i, figures):
+    _, d = env
+    key, value, words = _bad_paths(d)[i]
+    c = admin(stack)
+    fields = form(c)
+    before = option(stack)
+    # where the value would lead if it were taken (a relative one: from the web root or wp-admin)
+    leads_to = [value, os.path.normpath(value) if value.startswith("/") else "/" + value,
+                str(stack.docroot / "wp-admin" / value), str(stack.docroot / value)]
+    absent = [p for p in leads_to if "\x00" not in p and not os.path.lexists(p)]
+    fields[f"banlog_options[{key}]"] = value
+    status, loc, page = save(c, fields)
+    assert status == 302 and "settings-updated=true" in loc, (status, loc)
+    shown = notices(page)
+    label = "Spam log file" if key == "spam_log" else "Auth log file"
+    errors = [t for k, t in shown if k == "error"]
+    figures(field=key, notices=[f"{k}: {t}" for k, t in shown])
+    assert len(errors) == 1 and errors[0].startswith(label + ":") and words in errors[0], shown
+    assert not any(k == "success" for k, _ in shown), shown  # no "Settings saved."
+    # the form shows the stored value again, not the refused one
+    assert form(c)[f"banlog_options[{key}]"] == before[key]
+    assert_nothing_written(stack, before, absent)
+
+
+def test_path_in_the_web_root_is_saved_with_a_warning(stack, env, figures):
+    """Inside wp-content directly, and through a symbolic link that leads there: saved (it is the
+    historic default), with a warning that names the web root; the status panel says whether the
+    file can be downloaded now."""
+    _, d = env
+    link = d / "to-wp-content"
+    if not link.is_symlink():
+        link.symlink_to(stack.docroot / "wp-content")
+    c = admin(stack)
+    for path in (stack.docroot / "wp-content" / "refusal-webroot.log", link / "refusal-linked.log"):
+        fields = form(c)
+        fields["banlog_options[spam_log]"] = str(path)
+        status, loc, page = save(c, fields)
+        assert status == 302 and "settings-updated=true" in loc
+        shown = notices(page)
+        warnings = [t for k, t in shown if k == "warning"]
+        figures(**{"symlinked" if path.parent == link else "direct": [f"{k}: {t}" for k, t in shown]})
+        assert len(warnings) == 1 and "inside the web root" in warnings[0] and "download" in warnings[0], shown
+        assert str(stack.docroot) in warnings[0] and f"{stack.url}/wp-content" in warnings[0]
+        assert not [t for k, t in shown if k == "error"], shown
+        assert option(stack)["spam_log"] == str(path)
+        events(stack)  # the file exists now, in the web root
+        page = c.get(PAGE).text
+        exposure = re.search(r'id="banlog-exposure">([^<]*)<', page)
+        assert exposure and "IS downloadable" in exposure.group(1), page[-3000:]
+    # Outside the web root: saved, no warning, no exposure row.
+    fields = form(c)
+    fields["banlog_options[spam_log]"] = str(d / "outside.log")
+    status, loc, page = save(c, fields)
+    assert status == 302 and [k for k, _ in notices(page)] == ["success"], notices(page)
+    assert 'id="banlog-exposure"' not in c.get(PAGE).text
+
+
+def test_accepted_path_is_saved_exactly_as_typed(stack, env):
+    """options.php hands the sanitizer unslashed values: a backslash or a quote in a path stays."""
+    _, d = env
+    c = admin(stack)
+    fields = form(c)
+    path = str(d / "it's a back\\slash.log")
+    fields["banlog_options[spam_log]"] = path
+    status, loc, page = save(c, fields)
+    assert status == 302 and [k for k, _ in notices(page)] == ["success"], notices(page)
+    assert option(stack)["spam_log"] == path
+    events(stack)
+    assert os.path.exists(path), sorted(os.listdir(d))
