@@ -43,14 +43,11 @@ install-ext: build
 
 # Benchmarks (bench/run.py; see BENCHMARKS.md): a table, bench/results.json, bench/chart.svg.
 # Run as root on a quiet machine; `make bench-smoke` runs every part in tiny sizes (no timing value).
-BENCH_WRITER_BUILD = $(CARGO) build --release --manifest-path bench/writer/Cargo.toml --target-dir target/bench
-
+# `build` builds the whole workspace, bench/writer (the writer-throughput program) included.
 bench: build
-	$(BENCH_WRITER_BUILD)
 	BANLOG_EXT=$(CURDIR)/$(EXT_SO) $(PYTHON) bench/run.py $(BENCH_ARGS)
 
 bench-smoke: build
-	$(BENCH_WRITER_BUILD)
 	BANLOG_EXT=$(CURDIR)/$(EXT_SO) $(PYTHON) bench/run.py --smoke $(BENCH_ARGS)
 
 clean:

@@ -34,6 +34,52 @@ pub fn parse_addr(raw: &[u8]) -> Result<IpAddr, AddrError> {
     if raw.len() > MAX_ADDR_LEN {
         return Err(AddrError::TooLong);
     }
+    let ip = match plain_ipv4(raw) {
+        Some(v4) => IpAddr::from(v4),
+        None => parse_general(raw)?,
+    };
+    if ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::from([255, 255, 255, 255]) {
+        return Err(AddrError::NotHost(ip.to_string()));
+    }
+    Ok(ip)
+}
+
+/// A dotted quad without leading zeros, read straight from the bytes in one pass: the common
+/// case, on the request path. `None` for anything else, which the general parser then judges.
+fn plain_ipv4(raw: &[u8]) -> Option<[u8; 4]> {
+    if !(7..=15).contains(&raw.len()) {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let (mut k, mut value, mut digits) = (0, 0u16, 0);
+    for &b in raw {
+        if b == b'.' {
+            if digits == 0 || k == 3 {
+                return None;
+            }
+            octets[k] = value as u8;
+            (k, value, digits) = (k + 1, 0, 0);
+        } else {
+            let d = b.wrapping_sub(b'0');
+            // Not a digit, a fourth digit, or a digit after a leading zero.
+            if d > 9 || digits == 3 || (digits == 1 && value == 0) {
+                return None;
+            }
+            value = value * 10 + u16::from(d);
+            digits += 1;
+            if value > 255 {
+                return None;
+            }
+        }
+    }
+    if digits == 0 || k != 3 {
+        return None;
+    }
+    octets[3] = value as u8;
+    Some(octets)
+}
+
+fn parse_general(raw: &[u8]) -> Result<IpAddr, AddrError> {
     let text = std::str::from_utf8(raw).map_err(|_| AddrError::NotUtf8)?;
     let inner = text
         .strip_prefix('[')
@@ -42,16 +88,27 @@ pub fn parse_addr(raw: &[u8]) -> Result<IpAddr, AddrError> {
     let ip: IpAddr = inner
         .parse()
         .map_err(|_| AddrError::Invalid(text.escape_default().to_string()))?;
-    let ip = ip.to_canonical();
-    if ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::from([255, 255, 255, 255]) {
-        return Err(AddrError::NotHost(ip.to_string()));
-    }
-    Ok(ip)
+    Ok(ip.to_canonical())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The fast path agrees with the standard parser on every string of digits and dots.
+        #[test]
+        fn plain_ipv4_agrees_with_std(s in "[0-9.]{0,16}") {
+            let std: Option<std::net::Ipv4Addr> = s.parse().ok();
+            proptest::prop_assert_eq!(plain_ipv4(s.as_bytes()).map(std::net::Ipv4Addr::from), std);
+        }
+
+        #[test]
+        fn every_ipv4_takes_the_fast_path(a: [u8; 4]) {
+            let s = std::net::Ipv4Addr::from(a).to_string();
+            proptest::prop_assert_eq!(plain_ipv4(s.as_bytes()), Some(a));
+        }
+    }
 
     fn canon(s: &str) -> String {
         parse_addr(s.as_bytes()).unwrap().to_string()
@@ -90,6 +147,7 @@ mod tests {
             assert!(parse_addr(bad.as_bytes()).is_err(), "accepted {bad:?}");
         }
         assert_eq!(parse_addr(b"\xff\xfe"), Err(AddrError::NotUtf8));
+        assert!(matches!(parse_addr(b"0.0.0.0"), Err(AddrError::NotHost(_))));
         assert_eq!(parse_addr(&[b'1'; 100]), Err(AddrError::TooLong));
     }
 }

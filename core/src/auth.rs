@@ -2,6 +2,9 @@
 //! message text of its own, so nothing but these sentences reaches auth.log.
 
 use std::fmt;
+use std::net::IpAddr;
+
+use crate::line::{push_addr, push_u64};
 
 /// One kind of authentication event, as named by `banlog_auth()`'s `$event` argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,17 +90,38 @@ impl fmt::Display for AuthKind {
     }
 }
 
-/// The message of an authentication event: `<sentence>[<user>] from <addr>`.
+/// Appends the message of an authentication event: `<sentence>[<user>] from <addr>`.
 ///
 /// `user` must already be sanitized (see [`crate::sanitize_user`]); the address is last.
-pub fn auth_message(kind: AuthKind, user: &str, addr: std::net::IpAddr) -> String {
-    let user = if kind.has_user() { user } else { "" };
-    format!("{}{} from {}", kind.lead(), user, addr)
+pub fn push_auth_message(out: &mut Vec<u8>, kind: AuthKind, user: &str, addr: IpAddr) {
+    out.extend_from_slice(kind.lead().as_bytes());
+    if kind.has_user() {
+        out.extend_from_slice(user.as_bytes());
+    }
+    out.extend_from_slice(b" from ");
+    push_addr(out, addr);
 }
 
-/// The message mirrored into syslog for a spam comment.
-pub fn spam_message(comment_id: u64, addr: std::net::IpAddr) -> String {
-    format!("Spam comment {comment_id} from {addr}")
+/// The message of an authentication event; see [`push_auth_message`].
+pub fn auth_message(kind: AuthKind, user: &str, addr: IpAddr) -> String {
+    let mut out = Vec::with_capacity(64 + user.len());
+    push_auth_message(&mut out, kind, user, addr);
+    String::from_utf8(out).expect("sentences, a sanitized name and an address are UTF-8")
+}
+
+/// Appends the message mirrored into syslog for a spam comment: `Spam comment N from ADDR`.
+pub fn push_spam_message(out: &mut Vec<u8>, comment_id: u64, addr: IpAddr) {
+    out.extend_from_slice(b"Spam comment ");
+    push_u64(out, comment_id);
+    out.extend_from_slice(b" from ");
+    push_addr(out, addr);
+}
+
+/// The message mirrored into syslog for a spam comment; see [`push_spam_message`].
+pub fn spam_message(comment_id: u64, addr: IpAddr) -> String {
+    let mut out = Vec::with_capacity(48);
+    push_spam_message(&mut out, comment_id, addr);
+    String::from_utf8(out).expect("ASCII")
 }
 
 #[cfg(test)]

@@ -102,6 +102,11 @@ pub struct LocalTime {
 }
 
 impl LocalTime {
+    /// The same second with other microseconds (for a cache of the second's civil time).
+    pub fn with_micros(self, micros: u32) -> Self {
+        LocalTime { micros, ..self }
+    }
+
     pub fn offset_seconds(&self) -> i32 {
         self.dt.offset().whole_seconds()
     }

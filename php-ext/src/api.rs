@@ -1,16 +1,16 @@
 //! The PHP functions. Each validates its input, stamps the time and hands an event to the writer;
 //! nothing here does I/O, and no I/O problem ever reaches the caller as an exception.
 
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
 use banlog_core::{parse_addr, sanitize_user, AuthKind, Stamp};
 use banlog_runtime::{
-    process, Event, EventKind, Runtime, RuntimeOptions, SettingValue, Settings, StatsSnapshot, Submitted,
+    process, Event, EventKind, RuntimeOptions, SettingValue, Settings, StatsSnapshot, Submitted, UserName,
 };
 use ext_php_rs::binary_slice::BinarySlice;
 use ext_php_rs::boxed::ZBox;
+use ext_php_rs::builders::FunctionBuilder;
 use ext_php_rs::exception::{PhpException, PhpResult};
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ArrayKey, ZendHashTable, Zval};
@@ -18,14 +18,9 @@ use ext_php_rs::zend::ce;
 
 use crate::{config, ini, zone, VERSION};
 
-/// `accepted()` after the last event of the current request; 0 when it made none.
-pub static REQUEST_TARGET: AtomicU64 = AtomicU64::new(0);
-
 /// Adds the functions of this module to the extension.
 pub fn register(module: ModuleBuilder<'_>) -> ModuleBuilder<'_> {
-    module
-        .function(wrap_function!(banlog_spam))
-        .function(wrap_function!(banlog_auth))
+    crate::hot::register(module)
         .function(wrap_function!(banlog_configure))
         .function(wrap_function!(banlog_flush))
         .function(wrap_function!(banlog_stats))
@@ -35,58 +30,68 @@ fn value_error(msg: String) -> PhpException {
     PhpException::new(msg, 0, ce::value_error())
 }
 
-/// This process's runtime; `None` if its writer thread cannot be started (counted by the caller).
-fn runtime() -> Option<Arc<Runtime>> {
-    process::runtime(|pid| {
-        let v = ini::values();
-        let mut o = RuntimeOptions::new(zone().clone());
-        o.capacity = v.queue_capacity;
-        o.full_wait = Duration::from_millis(v.queue_full_wait_ms);
-        o.pid = pid;
-        o
-    })
-    .ok()
+fn runtime_options(pid: u32) -> RuntimeOptions {
+    let v = ini::values();
+    let mut o = RuntimeOptions::new(zone().clone());
+    o.capacity = v.queue_capacity;
+    o.full_wait = Duration::from_millis(v.queue_full_wait_ms);
+    o.pid = pid;
+    o
 }
 
-fn submit(settings: Arc<Settings>, kind: EventKind) -> bool {
-    let ev = Event { stamp: Stamp::now(), pid: process::pid(), settings, kind };
-    let Some(rt) = runtime() else { return false };
-    let res = rt.submit(ev);
-    REQUEST_TARGET.store(rt.accepted(), SeqCst);
-    res != Submitted::Dropped
+/// Hands an event to this thread's producer. False when the writer thread cannot be started
+/// (then nothing can be written) or is gone; both are counted where they can be.
+fn submit(settings: &Arc<Settings>, kind: EventKind) -> bool {
+    let event = Event { stamp: Stamp::now(), kind };
+    process::with_producer(runtime_options, |p| p.submit(settings, event) != Submitted::Dropped).unwrap_or(false)
 }
 
 /// Logs a comment marked as spam. Returns false when no spam log (or syslog mirror) is set.
+/// (Registered by `hot.rs`, which calls [`log_spam`] directly when the types are exact.)
 #[php_function]
 pub fn banlog_spam(comment_id: i64, ip: BinarySlice<u8>) -> PhpResult<bool> {
-    if comment_id < 1 {
-        return Err(value_error(format!(
-            "banlog_spam(): Argument #1 ($comment_id) must be a positive comment id, {comment_id} given"
-        )));
-    }
-    let addr = parse_addr(ip.into())
-        .map_err(|e| value_error(format!("banlog_spam(): Argument #2 ($ip) is not valid: {e}")))?;
-    let settings = config::current();
-    if !settings.wants_spam() {
-        return Ok(false);
-    }
-    Ok(submit(settings, EventKind::Spam { comment_id: comment_id as u64, addr }))
+    log_spam(comment_id, ip.into())
 }
 
 /// Logs an authentication event of a fixed kind. The user name is escaped and capped, never
 /// refused: an attacker's attempt must be counted whatever name it used.
 #[php_function]
 pub fn banlog_auth(event: BinarySlice<u8>, user: BinarySlice<u8>, ip: BinarySlice<u8>) -> PhpResult<bool> {
-    let kind = AuthKind::from_name(event.into())
-        .map_err(|e| value_error(format!("banlog_auth(): Argument #1 ($event) is not valid: {e}")))?;
-    let addr = parse_addr(ip.into())
-        .map_err(|e| value_error(format!("banlog_auth(): Argument #3 ($ip) is not valid: {e}")))?;
-    let settings = config::current();
-    if !settings.wants_auth() {
-        return Ok(false);
+    log_auth(event.into(), user.into(), ip.into())
+}
+
+/// The functions ext-php-rs generates for the two hooks (their handlers parse any arguments).
+pub fn generated_hooks() -> [FunctionBuilder<'static>; 2] {
+    [wrap_function!(banlog_spam), wrap_function!(banlog_auth)]
+}
+
+/// What `banlog_spam()` does once its arguments are read.
+pub fn log_spam(comment_id: i64, ip: &[u8]) -> PhpResult<bool> {
+    if comment_id < 1 {
+        return Err(value_error(format!(
+            "banlog_spam(): Argument #1 ($comment_id) must be a positive comment id, {comment_id} given"
+        )));
     }
-    let user = sanitize_user(user.into());
-    Ok(submit(settings, EventKind::Auth { kind, user, addr }))
+    let addr =
+        parse_addr(ip).map_err(|e| value_error(format!("banlog_spam(): Argument #2 ($ip) is not valid: {e}")))?;
+    Ok(config::with_current(|settings| {
+        settings.wants_spam() && submit(settings, EventKind::Spam { comment_id: comment_id as u64, addr })
+    }))
+}
+
+/// What `banlog_auth()` does once its arguments are read.
+pub fn log_auth(event: &[u8], user: &[u8], ip: &[u8]) -> PhpResult<bool> {
+    let kind = AuthKind::from_name(event)
+        .map_err(|e| value_error(format!("banlog_auth(): Argument #1 ($event) is not valid: {e}")))?;
+    let addr =
+        parse_addr(ip).map_err(|e| value_error(format!("banlog_auth(): Argument #3 ($ip) is not valid: {e}")))?;
+    Ok(config::with_current(|settings| {
+        if !settings.wants_auth() {
+            return false;
+        }
+        let user = UserName::new(&sanitize_user(user));
+        submit(settings, EventKind::Auth { kind, user, addr })
+    }))
 }
 
 /// Sets this request's settings over the php.ini defaults. Unknown keys and bad values are a

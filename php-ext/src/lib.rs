@@ -9,7 +9,6 @@
 
 use std::ffi::c_int;
 use std::panic::catch_unwind;
-use std::sync::atomic::Ordering::SeqCst;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_s
 
 mod api;
 mod config;
+mod hot;
 mod ini;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -61,13 +61,7 @@ unsafe extern "C" fn rinit(_type: i32, _module_number: i32) -> i32 {
 
 unsafe extern "C" fn rshutdown(_type: i32, _module_number: i32) -> i32 {
     guarded(|| {
-        let target = api::REQUEST_TARGET.swap(0, SeqCst);
-        if target > 0 {
-            if let Some(rt) = process::existing() {
-                let wait = Duration::from_millis(ini::values().request_wait_ms);
-                rt.wait_processed(target, wait);
-            }
-        }
+        process::finish_request(Duration::from_millis(ini::values().request_wait_ms));
         config::reset();
     })
 }

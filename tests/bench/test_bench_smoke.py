@@ -27,7 +27,7 @@ EXPECTED_ROWS = (
     + [("until", h) for h in ("banlog_spam", "banlog_auth")]
     + [("single", h) for h in ("banlog_spam", "banlog_auth")]
     + [("writer", k) for k in ("writer_sinks_spam_lps", "writer_thread_spam_lps", "writer_sinks_auth_file_lps",
-                               "ceiling_batches_lps", "ceiling_bufwriter_lps", "ceiling_lps", "prototype_spam_lps")]
+                               "ceiling_batches_lps", "ceiling_bufwriter_lps", "ceiling_lps")]
     + [("contention", f"{w}_x{n}") for n in (8, 32) for w in ("banlog", "fpc_lock", "fallback")]
     + [("memory", "rss_added_idle"), ("memory", "rss_added_after_events")]
     + [("wordpress", m) for m in ("extension", "fallback", "no_plugin", "no_plugin_ext_loaded")]

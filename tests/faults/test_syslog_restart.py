@@ -57,7 +57,9 @@ def test_rsyslog_restart_under_load_loses_nothing(tmp_path, figures):
         while time.monotonic() < deadline:
             n = sum(1 for l in r.lines() if (m := MSG_RE.search(l)) and t_down <= float(m.group(3)) <= t_up)
             polls.append((time.time() - t_up, n))
-            if len(polls) > 20 and polls[-1][1] == polls[-20][1] and n > 0:
+            # Done when nothing more came for longer than the writer's retry interval (0.5 s).
+            earlier = [c for t, c in polls if t <= polls[-1][0] - 1.5]
+            if n > 0 and earlier and earlier[-1] == n:
                 break
             time.sleep(0.02)
         time.sleep(1.0)

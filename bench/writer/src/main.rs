@@ -29,21 +29,16 @@ fn addrs() -> Vec<IpAddr> {
         .collect()
 }
 
-fn spam_events(n: usize, path: &Path) -> Vec<Event> {
+fn spam_events(n: usize, path: &Path) -> (Arc<Settings>, Vec<Event>) {
     let settings = Arc::new(Settings { spam_log: Some(path.to_path_buf()), syslog: false, ..Settings::default() });
     let a = addrs();
-    let pid = std::process::id();
-    (0..n)
-        .map(|i| Event {
-            stamp: Stamp::now(),
-            pid,
-            settings: Arc::clone(&settings),
-            kind: EventKind::Spam { comment_id: 1000 + i as u64, addr: a[i % a.len()] },
-        })
-        .collect()
+    let events = (0..n)
+        .map(|i| Event { stamp: Stamp::now(), kind: EventKind::Spam { comment_id: 1000 + i as u64, addr: a[i % a.len()] } })
+        .collect();
+    (settings, events)
 }
 
-fn auth_events(n: usize, path: &Path) -> Vec<Event> {
+fn auth_events(n: usize, path: &Path) -> (Arc<Settings>, Vec<Event>) {
     let settings = Arc::new(Settings {
         auth_log: Some(path.to_path_buf()),
         syslog: false,
@@ -51,38 +46,42 @@ fn auth_events(n: usize, path: &Path) -> Vec<Event> {
         ..Settings::default()
     });
     let a = addrs();
-    let pid = std::process::id();
-    (0..n)
+    let events = (0..n)
         .map(|i| Event {
             stamp: Stamp::now(),
-            pid,
-            settings: Arc::clone(&settings),
-            kind: EventKind::Auth { kind: AuthKind::Failure, user: format!("admin{}", i % 97), addr: a[i % a.len()] },
+            kind: EventKind::Auth {
+                kind: AuthKind::Failure,
+                user: format!("admin{}", i % 97).as_str().into(),
+                addr: a[i % a.len()],
+            },
         })
-        .collect()
+        .collect();
+    (settings, events)
 }
 
 /// The writer's own work, on this thread: format each event into its sink, one write per batch.
-fn run_sinks(zone: &LocalZone, events: &[Event]) -> Duration {
-    let mut sinks = Sinks::new(zone.clone(), hostname());
+fn run_sinks(zone: &LocalZone, (settings, events): &(Arc<Settings>, Vec<Event>)) -> Duration {
+    let mut sinks = Sinks::new(zone.clone(), hostname(), std::process::id());
     let t = Instant::now();
+    let route = sinks.resolve(settings);
     for batch in events.chunks(WRITER_BATCH) {
         for ev in batch {
-            sinks.route(ev);
+            sinks.route(&route, ev);
         }
-        let out = sinks.write_pending();
+        let out = sinks.write_pending(Duration::from_millis(500));
         assert_eq!(out.written as usize, batch.len(), "every line written");
     }
     t.elapsed()
 }
 
 /// The real writer thread, fed by this thread through the real queue, until flushed.
-fn run_runtime(zone: &LocalZone, events: Vec<Event>) -> Duration {
-    let rt = Runtime::start(RuntimeOptions::new(zone.clone())).expect("writer thread");
+fn run_runtime(zone: &LocalZone, (settings, events): (Arc<Settings>, Vec<Event>)) -> Duration {
+    let rt = Arc::new(Runtime::start(RuntimeOptions::new(zone.clone())).expect("writer thread"));
+    let mut producer = rt.producer();
     let n = events.len() as u64;
     let t = Instant::now();
     for ev in events {
-        rt.submit(ev);
+        producer.submit(&settings, ev);
     }
     assert!(rt.flush(Duration::from_secs(120)), "flushed");
     let d = t.elapsed();
@@ -90,64 +89,6 @@ fn run_runtime(zone: &LocalZone, events: Vec<Event>) -> Duration {
     assert_eq!((s.written, s.overflowed, s.dropped), (n, 0, 0), "runtime stats {s:?}");
     rt.stop(Duration::from_secs(5));
     d
-}
-
-/// Not banlog code: what the writer's formatting could cost (bench-only prototype of the fix
-/// proposed in BENCHMARKS.md). Same bytes as the spam sink, but the date prefix is formatted once
-/// per second, numbers and IPv4 addresses are written by hand into one reused buffer, and there
-/// is no allocation or path hashing per line. One write(2) and one stat(2) per batch, as the sink.
-fn run_prototype(zone: &LocalZone, events: &[Event], path: &Path) -> Duration {
-    fn num(buf: &mut Vec<u8>, mut n: u64) {
-        let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        buf.extend_from_slice(&tmp[i..]);
-    }
-    let mut f = open_append(path);
-    let mut buf: Vec<u8> = Vec::with_capacity(WRITER_BATCH * 96);
-    let mut secs = i64::MIN;
-    let mut prefix = String::new();
-    let t = Instant::now();
-    for batch in events.chunks(WRITER_BATCH) {
-        for ev in batch {
-            let EventKind::Spam { comment_id, addr } = &ev.kind else { unreachable!() };
-            if ev.stamp.unix_secs != secs {
-                secs = ev.stamp.unix_secs;
-                prefix = banlog_core::line::spam_time(&zone.local(ev.stamp));
-            }
-            buf.extend_from_slice(prefix.as_bytes());
-            buf.extend_from_slice(b" comment id=");
-            num(&mut buf, *comment_id);
-            buf.extend_from_slice(b" from host=");
-            match addr {
-                IpAddr::V4(a) => {
-                    let o = a.octets();
-                    for (k, b) in o.iter().enumerate() {
-                        if k > 0 {
-                            buf.push(b'.');
-                        }
-                        num(&mut buf, u64::from(*b));
-                    }
-                }
-                IpAddr::V6(a) => {
-                    use std::io::Write as _;
-                    let _ = write!(buf, "{a}");
-                }
-            }
-            buf.extend_from_slice(b" marked as spam\n");
-        }
-        let _ = fs::metadata(path).expect("stat");
-        f.write_all(&buf).expect("write");
-        buf.clear();
-    }
-    t.elapsed()
 }
 
 fn open_append(path: &Path) -> File {
@@ -228,7 +169,6 @@ fn main() {
     let mut t_ceil_b = Vec::new();
     let mut t_ceil_w = Vec::new();
     let mut t_ceil_auth = Vec::new();
-    let mut t_proto = Vec::new();
     let mut spam_bytes = 0;
     let mut auth_bytes = 0;
     for _ in 0..runs {
@@ -241,8 +181,6 @@ fn main() {
         assert_eq!(fs::read(&ceil).expect("read"), bytes, "identical bytes");
         t_ceil_w.push(run_ceiling_bufwriter(&ceil, &bytes).as_secs_f64());
         assert_eq!(fs::read(&ceil).expect("read"), bytes, "identical bytes");
-        t_proto.push(run_prototype(&zone, &spam_ev, &ceil).as_secs_f64());
-        assert_eq!(fs::read(&ceil).expect("read"), bytes, "the prototype writes the same bytes");
 
         let _ = fs::remove_file(&spam);
         t_rt.push(run_runtime(&zone, spam_ev.clone()).as_secs_f64());
@@ -265,7 +203,7 @@ fn main() {
          \"spam_bytes_per_line\": {:.1}, \"auth_bytes_per_line\": {:.1}, \
          \"writer_sinks_spam_lps\": {:.0}, \"writer_thread_spam_lps\": {:.0}, \"writer_sinks_auth_file_lps\": {:.0}, \
          \"ceiling_batches_lps\": {:.0}, \"ceiling_bufwriter_lps\": {:.0}, \"ceiling_lps\": {:.0}, \
-         \"ceiling_auth_batches_lps\": {:.0}, \"prototype_spam_lps\": {:.0}}}",
+         \"ceiling_auth_batches_lps\": {:.0}}}",
         spam_bytes as f64 / n as f64,
         auth_bytes as f64 / n as f64,
         rate(&t_sinks),
@@ -275,6 +213,5 @@ fn main() {
         rate(&t_ceil_w),
         ceiling,
         rate(&t_ceil_auth),
-        rate(&t_proto),
     );
 }

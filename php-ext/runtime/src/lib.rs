@@ -13,7 +13,7 @@ pub mod sink;
 pub mod stats;
 mod writer;
 
-pub use event::{Event, EventKind};
-pub use runtime::{Runtime, RuntimeOptions, Submitted};
+pub use event::{Event, EventKind, UserName};
+pub use runtime::{Producer, Runtime, RuntimeOptions, Submitted};
 pub use settings::{Facility, SettingValue, Settings, SettingsError, SyslogTarget};
 pub use stats::{SinkStats, StatsSnapshot};

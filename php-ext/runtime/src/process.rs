@@ -6,6 +6,7 @@
 //! parent's runtime, whose queue and locks belong to threads it does not have, and whose events
 //! the parent will write.
 
+use std::cell::RefCell;
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Once};
@@ -13,9 +14,14 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::runtime::{Runtime, RuntimeOptions};
+use crate::runtime::{Producer, Runtime, RuntimeOptions};
 
 static CURRENT: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+thread_local! {
+    /// This thread's producer for this process's runtime: the hook path takes no lock.
+    static PRODUCER: RefCell<Option<Producer>> = const { RefCell::new(None) };
+}
+
 /// This process's pid, or 0 when it must be read again (set by the fork handler in a child).
 static PID: AtomicU32 = AtomicU32::new(0);
 static FORK_HANDLER: Once = Once::new();
@@ -60,6 +66,36 @@ pub fn runtime(opts: impl FnOnce(u32) -> RuntimeOptions) -> io::Result<Arc<Runti
     let rt = Arc::new(Runtime::start(opts(me))?);
     *cur = Some(Arc::clone(&rt));
     Ok(rt)
+}
+
+/// Runs `f` with this thread's producer, starting the runtime on first use. Err when the writer
+/// thread cannot be started.
+pub fn with_producer<R>(
+    opts: impl FnOnce(u32) -> RuntimeOptions,
+    f: impl FnOnce(&mut Producer) -> R,
+) -> io::Result<R> {
+    PRODUCER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if let Some(p) = slot.as_ref() {
+            if p.runtime().pid() != pid() {
+                // Inherited through a fork: the parent's runtime is not ours to touch.
+                std::mem::forget(slot.take());
+            }
+        }
+        if slot.is_none() {
+            *slot = Some(runtime(opts)?.producer());
+        }
+        Ok(f(slot.as_mut().expect("set above")))
+    })
+}
+
+/// Ends this thread's request: waits (at most `timeout`) until its events are handled. True when
+/// it made none or they all were.
+pub fn finish_request(timeout: Duration) -> bool {
+    PRODUCER.with(|cell| match cell.borrow_mut().as_mut() {
+        Some(p) if p.runtime().pid() == pid() => p.finish_request(timeout),
+        _ => true,
+    })
 }
 
 /// This process's runtime if it has started one.

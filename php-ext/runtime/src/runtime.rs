@@ -1,10 +1,16 @@
 //! One process's queue and writer thread.
+//!
+//! The hook side is built to cost little: an event travels by value (no heap block), the settings
+//! travel once per change (not with every event), and the writer is woken only every few events,
+//! when a caller flushes, and at the end of a request (it also looks by itself every second). A
+//! wake is a system call when the writer sleeps, and it slept after nearly every event when every
+//! send woke it.
 
 use std::io;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use banlog_core::LocalZone;
@@ -12,19 +18,20 @@ use crossbeam_channel::{bounded, SendTimeoutError, Sender, TrySendError};
 use parking_lot::{Condvar, Mutex};
 
 use crate::event::Event;
+use crate::settings::Settings;
 use crate::sink::Sinks;
 use crate::stats::{Counters, SinkBoard, StatsSnapshot};
 use crate::writer;
 
 /// Events the overflow list holds, beyond the queue, while the writer is stalled.
 const MAX_OVERFLOW: usize = 1_000_000;
+/// A caller wakes the writer after this many events (at most; a quarter of a small queue).
+const WAKE_EVERY: usize = 256;
 
 pub(crate) enum Msg {
-    // Boxed: the queue's slots stay small whatever an event holds.
-    Event(Box<Event>),
-    /// Sent after an event went to the overflow list, so a writer that just emptied the queue
-    /// and went to sleep picks it up.
-    Wake,
+    Event { producer: u32, event: Event },
+    /// The settings of a producer's following events.
+    Settings { producer: u32, settings: Arc<Settings> },
     /// Write what is queued, retry failures until the deadline, then end.
     Stop(Instant),
 }
@@ -41,7 +48,7 @@ pub struct RuntimeOptions {
     pub zone: LocalZone,
     /// Host name for remote syslog and the auth_log file.
     pub hostname: String,
-    /// Pid of the process that owns the writer.
+    /// Pid of the process that owns the writer: the pid in syslog tags.
     pub pid: u32,
 }
 
@@ -72,7 +79,8 @@ pub enum Submitted {
 pub(crate) struct Shared {
     pub counters: Counters,
     pub board: SinkBoard,
-    pub overflow: Mutex<Vec<Event>>,
+    /// Events that found the queue full, with their settings (they bypass the queue's order).
+    pub overflow: Mutex<Vec<(Arc<Settings>, Event)>>,
     pub overflow_len: AtomicUsize,
     pub running: AtomicBool,
     pub writer_panic: Mutex<Option<String>>,
@@ -100,17 +108,28 @@ impl Shared {
     }
 }
 
+/// How a message fared on its way into the queue.
+enum Enqueued {
+    Now,
+    AfterWait,
+    Full(Msg),
+    Gone,
+}
+
 pub struct Runtime {
     tx: Sender<Msg>,
     shared: Arc<Shared>,
+    writer: Thread,
     thread: Mutex<Option<JoinHandle<()>>>,
     opts: RuntimeOptions,
+    wake_every: usize,
 }
 
 impl Runtime {
     /// Starts the writer thread `banlog-writer`.
     pub fn start(opts: RuntimeOptions) -> io::Result<Runtime> {
-        let (tx, rx) = bounded(opts.capacity.max(1));
+        let capacity = opts.capacity.max(1);
+        let (tx, rx) = bounded(capacity);
         let shared = Arc::new(Shared {
             counters: Counters::default(),
             board: SinkBoard::default(),
@@ -121,85 +140,115 @@ impl Runtime {
             lock: Mutex::new(()),
             cv: Condvar::new(),
         });
-        let sinks = Sinks::new(opts.zone.clone(), opts.hostname.clone());
+        let sinks = Sinks::new(opts.zone.clone(), opts.hostname.clone(), opts.pid);
         let retry = opts.retry_interval;
         let for_writer = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("banlog-writer".into())
             .spawn(move || writer::run(rx, for_writer, sinks, retry))?;
-        Ok(Runtime { tx, shared, thread: Mutex::new(Some(thread)), opts })
+        let writer = thread.thread().clone();
+        let wake_every = (capacity / 4).clamp(1, WAKE_EVERY);
+        Ok(Runtime { tx, shared, writer, thread: Mutex::new(Some(thread)), opts, wake_every })
     }
 
     pub fn pid(&self) -> u32 {
         self.opts.pid
     }
 
-    /// Hands an event to the writer; waits at most `full_wait` when the queue is full.
-    pub fn submit(&self, ev: Event) -> Submitted {
-        let c = &self.shared.counters;
-        Counters::add(&c.accepted, 1);
-        let msg = match self.tx.try_send(Msg::Event(Box::new(ev))) {
-            Ok(()) => return Submitted::Queued,
+    /// A handle for one calling thread to submit events with.
+    pub fn producer(self: &Arc<Self>) -> Producer {
+        static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+        Producer {
+            rt: Arc::clone(self),
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            sent: None,
+            unwoken: 0,
+            last_accepted: 0,
+        }
+    }
+
+    /// Makes the writer look at the queue now.
+    pub fn wake(&self) {
+        self.writer.unpark();
+    }
+
+    /// Puts a message in the queue; waits at most `full_wait` when it is full.
+    fn enqueue(&self, msg: Msg) -> Enqueued {
+        let msg = match self.tx.try_send(msg) {
+            Ok(()) => return Enqueued::Now,
             Err(TrySendError::Full(msg)) => msg,
-            Err(TrySendError::Disconnected(msg)) => return self.drop_event(msg),
+            Err(TrySendError::Disconnected(_)) => return Enqueued::Gone,
         };
-        Counters::add(&c.queue_full, 1);
-        let msg = match self.tx.send_timeout(msg, self.opts.full_wait) {
-            Ok(()) => return Submitted::QueuedAfterWait,
-            Err(SendTimeoutError::Timeout(msg)) => msg,
-            Err(SendTimeoutError::Disconnected(msg)) => return self.drop_event(msg),
-        };
-        let Msg::Event(ev) = msg else { unreachable!("only events are submitted") };
+        Counters::add(&self.shared.counters.hook.queue_full, 1);
+        self.wake();
+        match self.tx.send_timeout(msg, self.opts.full_wait) {
+            Ok(()) => Enqueued::AfterWait,
+            Err(SendTimeoutError::Timeout(msg)) => Enqueued::Full(msg),
+            Err(SendTimeoutError::Disconnected(_)) => Enqueued::Gone,
+        }
+    }
+
+    /// The queue stayed full: the event waits in the overflow list (bounded), with its settings.
+    fn overflow(&self, settings: &Arc<Settings>, event: Event) -> Submitted {
         let mut over = self.shared.overflow.lock();
         if over.len() >= MAX_OVERFLOW {
             drop(over);
-            return self.drop_event(Msg::Event(ev));
+            return self.drop_event();
         }
-        over.push(*ev);
+        over.push((Arc::clone(settings), event));
         self.shared.overflow_len.store(over.len(), Relaxed);
         drop(over);
-        Counters::add(&c.overflowed, 1);
-        let _ = self.tx.try_send(Msg::Wake);
+        Counters::add(&self.shared.counters.hook.overflowed, 1);
+        self.wake();
         Submitted::Overflow
     }
 
-    fn drop_event(&self, _msg: Msg) -> Submitted {
-        let c = &self.shared.counters;
-        Counters::add(&c.dropped, 1);
+    fn drop_event(&self) -> Submitted {
+        let w = &self.shared.counters.writer;
+        Counters::add(&w.dropped, 1);
         self.shared.progress(|| {
-            c.processed.fetch_add(1, SeqCst);
+            w.processed.fetch_add(1, SeqCst);
         });
         Submitted::Dropped
     }
 
     /// Events accepted so far in this process: a target for [`Runtime::wait_processed`].
     pub fn accepted(&self) -> u64 {
-        self.shared.counters.accepted.load(SeqCst)
+        self.shared.counters.hook.accepted.load(SeqCst)
     }
 
     /// Waits until the first `target` events have been handled by the writer: written, or held
     /// for a retry because their sink failed. Returns false on timeout.
     pub fn wait_processed(&self, target: u64, timeout: Duration) -> bool {
-        let c = &self.shared.counters;
-        self.shared.wait_until(Instant::now() + timeout, || c.processed.load(SeqCst) >= target)
+        let w = &self.shared.counters.writer;
+        if w.processed.load(SeqCst) >= target {
+            return true;
+        }
+        self.wake();
+        self.shared.wait_until(Instant::now() + timeout, || w.processed.load(SeqCst) >= target)
     }
 
     /// Waits until every event accepted so far is written and nothing waits for a retry.
     pub fn flush(&self, timeout: Duration) -> bool {
         let target = self.accepted();
-        let c = &self.shared.counters;
-        self.shared.wait_until(Instant::now() + timeout, || {
-            c.processed.load(SeqCst) >= target && c.pending.load(SeqCst) == 0
-        })
+        let w = &self.shared.counters.writer;
+        let done = || w.processed.load(SeqCst) >= target && w.pending.load(SeqCst) == 0;
+        if done() {
+            return true;
+        }
+        self.wake();
+        self.shared.wait_until(Instant::now() + timeout, done)
     }
 
     /// Stops the writer after it has written what it can within `timeout`; what is left is
     /// counted as dropped. Returns whether the thread ended in time.
     pub fn stop(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        self.wake();
         if self.tx.send_deadline(Msg::Stop(deadline), deadline).is_err() && !self.tx.is_empty() {
             return false;
         }
+        self.wake();
         let running = &self.shared.running;
         // A little slack past the deadline for the writer to notice it.
         let ended = self.shared.wait_until(deadline + Duration::from_millis(200), || !running.load(SeqCst));
@@ -212,23 +261,86 @@ impl Runtime {
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        let c = &self.shared.counters;
+        let (h, w) = (&self.shared.counters.hook, &self.shared.counters.writer);
         StatsSnapshot {
             pid: self.opts.pid,
             writer_running: self.shared.running.load(Relaxed),
-            accepted: c.accepted.load(Relaxed),
-            processed: c.processed.load(Relaxed),
-            written: c.written.load(Relaxed),
-            retried: c.retried.load(Relaxed),
-            dropped: c.dropped.load(Relaxed),
-            queue_full: c.queue_full.load(Relaxed),
-            overflowed: c.overflowed.load(Relaxed),
-            pending: c.pending.load(Relaxed),
+            accepted: h.accepted.load(Relaxed),
+            processed: w.processed.load(Relaxed),
+            written: w.written.load(Relaxed),
+            retried: w.retried.load(Relaxed),
+            dropped: w.dropped.load(Relaxed),
+            queue_full: h.queue_full.load(Relaxed),
+            overflowed: h.overflowed.load(Relaxed),
+            pending: w.pending.load(Relaxed),
             queue_depth: (self.tx.len() + self.shared.overflow_len.load(Relaxed)) as u64,
             queue_capacity: self.opts.capacity as u64,
             time_zone: self.opts.zone.source.clone(),
             sinks: self.shared.board.0.lock().clone(),
         }
+    }
+}
+
+/// One calling thread's way into a runtime. It remembers which settings the writer already has
+/// from it, so that an event carries none, and how many events it sent since it last woke the
+/// writer.
+pub struct Producer {
+    rt: Arc<Runtime>,
+    id: u32,
+    sent: Option<Arc<Settings>>,
+    unwoken: usize,
+    last_accepted: u64,
+}
+
+impl Producer {
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.rt
+    }
+
+    /// [`Runtime::accepted`] right after this producer's last event (0 before its first): what
+    /// a caller waits for to know its own events are written.
+    pub fn last_accepted(&self) -> u64 {
+        self.last_accepted
+    }
+
+    /// Hands an event to the writer; waits at most `full_wait` when the queue is full, then
+    /// keeps the event in the overflow list.
+    pub fn submit(&mut self, settings: &Arc<Settings>, event: Event) -> Submitted {
+        let rt = &*self.rt;
+        self.last_accepted = rt.shared.counters.hook.accepted.fetch_add(1, Relaxed) + 1;
+        let mut waited = false;
+        if !self.sent.as_ref().is_some_and(|s| Arc::ptr_eq(s, settings)) {
+            let msg = Msg::Settings { producer: self.id, settings: Arc::clone(settings) };
+            match rt.enqueue(msg) {
+                Enqueued::Now => {}
+                Enqueued::AfterWait => waited = true,
+                Enqueued::Full(_) => return rt.overflow(settings, event),
+                Enqueued::Gone => return rt.drop_event(),
+            }
+            self.sent = Some(Arc::clone(settings));
+        }
+        let res = match rt.enqueue(Msg::Event { producer: self.id, event }) {
+            Enqueued::Now if waited => Submitted::QueuedAfterWait,
+            Enqueued::Now => Submitted::Queued,
+            Enqueued::AfterWait => Submitted::QueuedAfterWait,
+            Enqueued::Full(Msg::Event { event, .. }) => return rt.overflow(settings, event),
+            Enqueued::Full(_) => unreachable!("an event was enqueued"),
+            Enqueued::Gone => return rt.drop_event(),
+        };
+        self.unwoken += 1;
+        if self.unwoken >= rt.wake_every {
+            self.unwoken = 0;
+            rt.wake();
+        }
+        res
+    }
+
+    /// Wakes the writer and waits until this producer's events are handled (written, or held
+    /// for a retry); then starts counting afresh. True when there were none.
+    pub fn finish_request(&mut self, timeout: Duration) -> bool {
+        let target = std::mem::take(&mut self.last_accepted);
+        self.unwoken = 0;
+        target == 0 || self.rt.wait_processed(target, timeout)
     }
 }
 

@@ -1,8 +1,8 @@
 //! Where lines go: the settings an event carries to the writer.
 //!
 //! Settings come from php.ini (`banlog.*`) and are overridden per request by `banlog_configure()`.
-//! Every event holds an `Arc` of the settings in force when it was made, so a process serving
-//! several sites writes each site's events to that site's log.
+//! The writer is sent the settings in force whenever they change, ahead of the events made under
+//! them, so a process serving several sites writes each site's events to that site's log.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

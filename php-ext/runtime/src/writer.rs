@@ -5,85 +5,99 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError};
 
-use crate::event::Event;
 use crate::runtime::{Msg, Shared};
-use crate::sink::Sinks;
+use crate::sink::{Route, Sinks};
 use crate::stats::Counters;
 
 /// Events taken off the queue before one write per sink.
 const MAX_BATCH: usize = 512;
-/// How long the writer sleeps when it has nothing to do (it also wakes for every event).
+/// How long the writer sleeps when nobody wakes it. Callers wake it every few events and at the
+/// end of each request; this bounds the delay of an event made early in a long request.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
 pub(crate) fn run(rx: Receiver<Msg>, shared: Arc<Shared>, mut sinks: Sinks, retry: Duration) {
     let mut stop_at: Option<Instant> = None;
-    let mut batch: Vec<Event> = Vec::with_capacity(MAX_BATCH);
+    // Each producer's settings, resolved to its sinks when they arrive. A PHP process has one
+    // producer (a thread-safe build one per thread), so a short list beats a hash map.
+    let mut routes: Vec<(u32, Route)> = Vec::new();
     loop {
-        let wait = if sinks.pending() > 0 { retry } else { IDLE_WAKE };
-        if stop_at.is_none() {
-            match rx.recv_timeout(wait) {
-                Ok(msg) => take(msg, &mut batch, &mut stop_at),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => stop_at = Some(Instant::now()),
-            }
-        }
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(msg) => take(msg, &mut batch, &mut stop_at),
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
-            }
-        }
-        if shared.overflow_len.load(Relaxed) > 0 {
-            let mut over = shared.overflow.lock();
-            shared.overflow_len.store(0, Relaxed);
-            batch.append(&mut over);
-        }
-        let events = batch.len() as u64;
+        let mut taken = 0;
+        let mut events = 0u64;
         // A bug in formatting or writing must not kill the thread: the events would be lost.
         let step = catch_unwind(AssertUnwindSafe(|| {
-            for ev in batch.drain(..) {
-                sinks.route(&ev);
+            while taken < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(Msg::Event { producer, event }) => {
+                        match routes.iter().find(|(p, _)| *p == producer) {
+                            Some((_, route)) => {
+                                sinks.route(route, &event);
+                            }
+                            // Settings always precede a producer's events in the queue; should
+                            // that ever break, the loss is counted, not hidden.
+                            None => Counters::add(&shared.counters.writer.dropped, 1),
+                        }
+                        events += 1;
+                    }
+                    Ok(Msg::Settings { producer, settings }) => {
+                        let route = sinks.resolve(&settings);
+                        match routes.iter_mut().find(|(p, _)| *p == producer) {
+                            Some((_, r)) => *r = route,
+                            None => routes.push((producer, route)),
+                        }
+                    }
+                    Ok(Msg::Stop(deadline)) => stop_at = Some(deadline),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        stop_at.get_or_insert_with(Instant::now);
+                        break;
+                    }
+                }
+                taken += 1;
             }
-            sinks.write_pending()
+            if shared.overflow_len.load(Relaxed) > 0 {
+                let over = std::mem::take(&mut *shared.overflow.lock());
+                shared.overflow_len.store(0, Relaxed);
+                for (settings, event) in over {
+                    let route = sinks.resolve(&settings);
+                    sinks.route(&route, &event);
+                    events += 1;
+                }
+            }
+            sinks.write_pending(retry)
         }));
-        batch.clear();
-        let c = &shared.counters;
+        let w = &shared.counters.writer;
         match step {
             Ok(out) => {
-                Counters::add(&c.written, out.written);
-                Counters::add(&c.dropped, out.dropped);
-                Counters::add(&c.retried, out.failed_attempts);
+                Counters::add(&w.written, out.written);
+                Counters::add(&w.dropped, out.dropped);
+                Counters::add(&w.retried, out.failed_attempts);
             }
             Err(_) => *shared.writer_panic.lock() = Some("the writer recovered from an internal error".into()),
         }
-        c.pending.store(sinks.pending(), Relaxed);
+        w.pending.store(sinks.pending(), Relaxed);
         *shared.board.0.lock() = sinks.stats();
         shared.progress(|| {
-            c.processed.fetch_add(events, SeqCst);
+            w.processed.fetch_add(events, SeqCst);
         });
 
         if let Some(deadline) = stop_at {
             let drained = rx.is_empty() && shared.overflow_len.load(Relaxed) == 0;
             if drained && (sinks.pending() == 0 || Instant::now() >= deadline) {
                 let left = sinks.pending();
-                Counters::add(&c.dropped, left);
-                c.pending.store(0, Relaxed);
+                Counters::add(&w.dropped, left);
+                w.pending.store(0, Relaxed);
                 break;
             }
             if drained {
                 std::thread::sleep(retry.min(deadline.saturating_duration_since(Instant::now())));
             }
+        } else if taken < MAX_BATCH {
+            // The queue is empty (or was a moment ago): sleep until a caller wakes us, a retry is
+            // due, or the idle period ends.
+            std::thread::park_timeout(if sinks.pending() > 0 { retry } else { IDLE_WAKE });
         }
     }
     shared.progress(|| shared.running.store(false, SeqCst));
-}
-
-fn take(msg: Msg, batch: &mut Vec<Event>, stop_at: &mut Option<Instant>) {
-    match msg {
-        Msg::Event(ev) => batch.push(*ev),
-        Msg::Wake => {}
-        Msg::Stop(deadline) => *stop_at = Some(deadline),
-    }
 }

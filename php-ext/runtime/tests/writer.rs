@@ -15,13 +15,12 @@ fn settings(f: impl FnOnce(&mut Settings)) -> Arc<Settings> {
     Arc::new(s)
 }
 
-fn spam(s: &Arc<Settings>, id: u64) -> Event {
-    Event {
-        stamp: Stamp::now(),
-        pid: 42,
-        settings: Arc::clone(s),
-        kind: EventKind::Spam { comment_id: id, addr: "203.0.113.9".parse().unwrap() },
-    }
+fn spam(id: u64) -> Event {
+    Event { stamp: Stamp::now(), kind: EventKind::Spam { comment_id: id, addr: "203.0.113.9".parse().unwrap() } }
+}
+
+fn start(o: RuntimeOptions) -> Arc<Runtime> {
+    Arc::new(Runtime::start(o).unwrap())
 }
 
 fn opts() -> RuntimeOptions {
@@ -35,9 +34,10 @@ fn every_event_becomes_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spam.log");
     let s = settings(|s| s.spam_log = Some(path.clone()));
-    let rt = Runtime::start(opts()).unwrap();
+    let rt = start(opts());
+    let mut p = rt.producer();
     for id in 1..=1000 {
-        assert_ne!(rt.submit(spam(&s, id)), Submitted::Dropped);
+        assert_ne!(p.submit(&s, spam(id)), Submitted::Dropped);
     }
     assert!(rt.flush(Duration::from_secs(10)));
     let text = std::fs::read_to_string(&path).unwrap();
@@ -63,9 +63,10 @@ fn a_full_queue_loses_nothing_and_is_counted() {
     let mut o = opts();
     o.capacity = 2;
     o.full_wait = Duration::from_micros(10);
-    let rt = Runtime::start(o).unwrap();
+    let rt = start(o);
+    let mut p = rt.producer();
     for id in 1..=20_000 {
-        rt.submit(spam(&s, id));
+        p.submit(&s, spam(id));
     }
     assert!(rt.flush(Duration::from_secs(20)));
     assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 20_000);
@@ -80,8 +81,9 @@ fn a_missing_directory_is_retried_until_it_exists() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("later/spam.log");
     let s = settings(|s| s.spam_log = Some(path.clone()));
-    let rt = Runtime::start(opts()).unwrap();
-    rt.submit(spam(&s, 7));
+    let rt = start(opts());
+    let mut p = rt.producer();
+    p.submit(&s, spam(7));
     assert!(rt.wait_processed(1, Duration::from_secs(5)));
     assert!(!rt.flush(Duration::from_millis(100)), "flush claimed success with no directory");
     let st = rt.stats();
@@ -103,17 +105,18 @@ fn syslog_reconnects_after_the_daemon_comes_back() {
     let s = Arc::new(st);
     let auth = |n: u8| Event {
         stamp: Stamp::now(),
-        pid: 4242,
-        settings: Arc::clone(&s),
         kind: EventKind::Auth {
             kind: AuthKind::Failure,
-            user: format!("user{n}"),
+            user: format!("user{n}").as_str().into(),
             addr: "2001:db8::1".parse().unwrap(),
         },
     };
-    let rt = Runtime::start(opts()).unwrap();
+    let mut o = opts();
+    o.pid = 4242;
+    let rt = start(o);
+    let mut p = rt.producer();
     // No daemon yet: the event waits.
-    rt.submit(auth(1));
+    p.submit(&s, auth(1));
     assert!(rt.wait_processed(1, Duration::from_secs(5)));
     assert_eq!(rt.stats().pending, 1);
     let daemon = UnixDatagram::bind(&sock).unwrap();
@@ -129,7 +132,7 @@ fn syslog_reconnects_after_the_daemon_comes_back() {
     std::fs::remove_file(&sock).unwrap();
     let daemon = UnixDatagram::bind(&sock).unwrap();
     daemon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    rt.submit(auth(2));
+    p.submit(&s, auth(2));
     assert!(rt.flush(Duration::from_secs(5)));
     let n = daemon.recv(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).contains("for user2 from 2001:db8::1"));
@@ -141,11 +144,158 @@ fn stop_writes_what_is_queued() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spam.log");
     let s = settings(|s| s.spam_log = Some(path.clone()));
-    let rt = Runtime::start(opts()).unwrap();
+    let rt = start(opts());
+    let mut p = rt.producer();
     for id in 1..=500 {
-        rt.submit(spam(&s, id));
+        p.submit(&s, spam(id));
     }
     assert!(rt.stop(Duration::from_secs(5)));
     assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 500);
-    assert_eq!(rt.submit(spam(&s, 501)), Submitted::Dropped);
+    assert_eq!(p.submit(&s, spam(501)), Submitted::Dropped);
+}
+
+#[test]
+fn settings_changing_mid_stream_route_each_event_by_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let sa = settings(|s| s.spam_log = Some(a.clone()));
+    let sb = settings(|s| s.spam_log = Some(b.clone()));
+    let rt = start(opts());
+    let mut p = rt.producer();
+    for id in 1..=3000 {
+        // Switch every few events, also to an equal but distinct Arc.
+        let s = match id % 7 {
+            0..=2 => Arc::clone(&sa),
+            3..=5 => Arc::clone(&sb),
+            _ => Arc::new((*sa).clone()),
+        };
+        p.submit(&s, spam(id));
+    }
+    assert!(rt.flush(Duration::from_secs(10)));
+    let ids = |path: &std::path::Path| -> Vec<u64> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| l.split(" comment id=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let want_a: Vec<u64> = (1..=3000).filter(|id| !(3..=5).contains(&(id % 7))).collect();
+    let want_b: Vec<u64> = (1..=3000).filter(|id| (3..=5).contains(&(id % 7))).collect();
+    assert_eq!(ids(&a), want_a);
+    assert_eq!(ids(&b), want_b);
+    rt.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn producers_on_several_threads_keep_their_own_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = start(opts());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let rt = Arc::clone(&rt);
+            let path = dir.path().join(format!("site{t}.log"));
+            std::thread::spawn(move || {
+                let s = settings(|s| s.spam_log = Some(path));
+                let mut p = rt.producer();
+                for id in 1..=2000 {
+                    assert_ne!(p.submit(&s, spam(t * 10_000 + id)), Submitted::Dropped);
+                }
+                assert!(p.finish_request(Duration::from_secs(10)));
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for t in 0..4u64 {
+        let text = std::fs::read_to_string(dir.path().join(format!("site{t}.log"))).unwrap();
+        let ids: Vec<u64> = text
+            .lines()
+            .map(|l| l.split(" comment id=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(ids, (1..=2000).map(|id| t * 10_000 + id).collect::<Vec<_>>(), "site{t}");
+    }
+    rt.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn a_full_queue_overflows_with_the_right_settings() {
+    // A syslog socket nobody reads stalls the writer (a datagram queue holds a few messages, then
+    // a send blocks until its timeout); meanwhile a queue of one and no wait send settings
+    // messages and events alike to the overflow list.
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("stalled.sock");
+    let _daemon = UnixDatagram::bind(&sock).unwrap();
+    let mut stalled = Settings::default();
+    stalled.set("syslog_target", &SettingValue::Str(sock.to_str().unwrap().into())).unwrap();
+    let stalled = Arc::new(stalled);
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let sa = settings(|s| s.spam_log = Some(a.clone()));
+    let sb = settings(|s| s.spam_log = Some(b.clone()));
+    let mut o = opts();
+    o.capacity = 1;
+    o.full_wait = Duration::ZERO;
+    let rt = start(o);
+    let mut p = rt.producer();
+    let auth = Event {
+        stamp: Stamp::now(),
+        kind: EventKind::Auth { kind: AuthKind::Failure, user: "u".into(), addr: "192.0.2.1".parse().unwrap() },
+    };
+    for _ in 0..50 {
+        p.submit(&stalled, auth.clone());
+    }
+    for id in 1..=2000 {
+        p.submit(if id % 2 == 0 { &sa } else { &sb }, spam(id));
+    }
+    assert!(rt.wait_processed(2050, Duration::from_secs(30)));
+    let count = |path: &std::path::Path, parity: u64| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let ids: HashSet<u64> = text
+            .lines()
+            .map(|l| l.split(" comment id=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(ids.iter().all(|id| id % 2 == parity), "an event went to the other site's log");
+        ids.len()
+    };
+    // Processed means written, for files that take every write.
+    assert_eq!((count(&a, 0), count(&b, 1)), (1000, 1000));
+    let st = rt.stats();
+    assert!(st.overflowed > 0, "{st:?}");
+    assert_eq!(st.dropped, 0);
+    rt.stop(Duration::ZERO);
+}
+
+#[test]
+fn an_event_nobody_flushes_is_still_written() {
+    // Callers wake the writer only every few events; the writer also looks by itself.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spam.log");
+    let s = settings(|s| s.spam_log = Some(path.clone()));
+    let rt = start(opts());
+    let mut p = rt.producer();
+    p.submit(&s, spam(1));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&path).map(|t| t.lines().count()).unwrap_or(0) < 1 {
+        assert!(std::time::Instant::now() < deadline, "the event was never written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rt.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn finish_request_waits_for_this_producers_events_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spam.log");
+    let s = settings(|s| s.spam_log = Some(path.clone()));
+    let rt = start(opts());
+    let mut p = rt.producer();
+    assert_eq!(p.last_accepted(), 0);
+    for id in 1..=10 {
+        p.submit(&s, spam(id));
+    }
+    assert_eq!(p.last_accepted(), 10);
+    assert!(p.finish_request(Duration::from_secs(5)));
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 10);
+    assert_eq!(p.last_accepted(), 0, "the next request starts with nothing to wait for");
+    rt.stop(Duration::from_secs(5));
 }

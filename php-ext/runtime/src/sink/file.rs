@@ -4,6 +4,7 @@ use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::{unix_now, Outcome, MAX_PENDING_LINES};
 use crate::stats::SinkStats;
@@ -23,24 +24,31 @@ pub struct FileSink {
     torn: bool,
     /// Lines dropped since the last write attempt (the retry buffer was full).
     new_dropped: u64,
+    /// After a failure, no new attempt before this moment.
+    retry_at: Option<Instant>,
     stats: SinkStats,
 }
 
 impl FileSink {
     pub fn new(kind: &'static str, path: PathBuf) -> Self {
         let stats = SinkStats { kind, target: path.display().to_string(), ..Default::default() };
-        FileSink { path, file: None, buf: Vec::new(), lines: 0, torn: false, new_dropped: 0, stats }
+        FileSink { path, file: None, buf: Vec::new(), lines: 0, torn: false, new_dropped: 0, retry_at: None, stats }
     }
 
-    pub fn push_line(&mut self, line: &str) {
+    /// Appends one line, written by `line` straight into the buffer (no newline in it).
+    pub fn push_with(&mut self, line: impl FnOnce(&mut Vec<u8>)) {
         if self.lines >= MAX_PENDING_LINES {
             self.stats.dropped += 1;
             self.new_dropped += 1;
             return;
         }
-        self.buf.extend_from_slice(line.as_bytes());
+        line(&mut self.buf);
         self.buf.push(b'\n');
         self.lines += 1;
+    }
+
+    pub fn push_line(&mut self, line: &str) {
+        self.push_with(|buf| buf.extend_from_slice(line.as_bytes()));
     }
 
     pub fn pending(&self) -> usize {
@@ -52,18 +60,21 @@ impl FileSink {
     }
 
     /// Writes the pending lines in one `write` call (more only if the kernel takes part of it).
-    pub fn write_pending(&mut self) -> Outcome {
+    /// After a failure, waits for `retry` before it tries again.
+    pub fn write_pending(&mut self, now: Instant, retry: Duration) -> Outcome {
         let dropped = std::mem::take(&mut self.new_dropped);
         let mut out = Outcome { dropped, ..Default::default() };
-        if self.buf.is_empty() {
+        if self.buf.is_empty() || self.retry_at.is_some_and(|t| now < t) {
             return out;
         }
+        self.retry_at = None;
         let result = self.ensure_open().and_then(|()| self.write_buf());
         match result {
             Ok(n) => out.written = n,
             Err((n, e)) => {
                 out.written = n;
                 out.failed_attempts = 1;
+                self.retry_at = Some(now + retry);
                 self.stats.errors += 1;
                 self.stats.last_error = Some(describe(&self.path, &e));
                 self.stats.last_error_at = Some(unix_now());
@@ -117,6 +128,13 @@ impl FileSink {
                 Err(e) => break Err(e),
             }
         };
+        if result.is_ok() && !prefixed {
+            // All of it, as nearly always: no need to look for where lines end.
+            let whole = std::mem::take(&mut self.lines);
+            self.buf.clear();
+            self.torn = false;
+            return Ok(whole as u64);
+        }
         // Keep every line that did not reach the file whole, and remember a torn tail.
         let mut cut = self.buf[..done].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
         let newlines = self.buf[..cut].iter().filter(|&&b| b == b'\n').count();
@@ -194,7 +212,7 @@ mod tests {
         let mut s = FileSink::new("spam_log", path.clone());
         s.push_line("one");
         s.push_line("two");
-        assert_eq!(s.write_pending().written, 2);
+        assert_eq!(s.write_pending(Instant::now(), Duration::ZERO).written, 2);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
         assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
         assert_eq!(s.pending(), 0);
@@ -206,16 +224,16 @@ mod tests {
         let path = dir.path().join("spam.log");
         let mut s = FileSink::new("spam_log", path.clone());
         s.push_line("before");
-        s.write_pending();
+        s.write_pending(Instant::now(), Duration::ZERO);
         std::fs::rename(&path, dir.path().join("spam.log.1")).unwrap();
         s.push_line("after rename");
-        s.write_pending();
+        s.write_pending(Instant::now(), Duration::ZERO);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "after rename\n");
         assert_eq!(std::fs::read_to_string(dir.path().join("spam.log.1")).unwrap(), "before\n");
         // copytruncate: the same inode emptied in place
         std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
         s.push_line("after truncate");
-        s.write_pending();
+        s.write_pending(Instant::now(), Duration::ZERO);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "after truncate\n");
     }
 
@@ -225,12 +243,12 @@ mod tests {
         let path = dir.path().join("later/spam.log");
         let mut s = FileSink::new("spam_log", path.clone());
         s.push_line("kept");
-        let out = s.write_pending();
+        let out = s.write_pending(Instant::now(), Duration::ZERO);
         assert_eq!((out.written, out.failed_attempts), (0, 1));
         assert!(s.stats().last_error.unwrap().contains("directory does not exist"));
         assert_eq!(s.pending(), 1);
         std::fs::create_dir(dir.path().join("later")).unwrap();
-        assert_eq!(s.write_pending().written, 1);
+        assert_eq!(s.write_pending(Instant::now(), Duration::ZERO).written, 1);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept\n");
     }
 
@@ -239,7 +257,7 @@ mod tests {
         // /dev/full fails every write with ENOSPC, like a full disk.
         let mut s = FileSink::new("spam_log", "/dev/full".into());
         s.push_line("x");
-        let out = s.write_pending();
+        let out = s.write_pending(Instant::now(), Duration::ZERO);
         assert_eq!((out.written, out.failed_attempts), (0, 1));
         assert!(s.stats().last_error.unwrap().contains("no space left"));
         assert_eq!(s.pending(), 1);

@@ -4,87 +4,87 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use banlog_core::clock::LocalTime;
-use banlog_core::line::{ident, syslog_message};
+use banlog_core::line::push_syslog_head;
 use syslog::{LogFormat, Logger, LoggerBackend, Severity};
 
 use super::{unix_now, Outcome, MAX_PENDING_LINES};
-use crate::settings::{Settings, SyslogTarget};
+use crate::settings::SyslogTarget;
 use crate::stats::SinkStats;
 
 /// A blocked daemon must not stall the writer for ever.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One message, with its time stamp taken when the hook was called (not when it is sent).
-#[derive(Clone)]
-pub struct SyslogRecord {
-    facility: u8,
-    severity: Severity,
-    time: LocalTime,
-    ident: String,
-    pid: u32,
-    message: String,
-}
-
-impl SyslogRecord {
-    pub fn new(s: &Settings, pid: u32, time: LocalTime, info: bool, message: String) -> Self {
-        SyslogRecord {
-            facility: s.syslog_facility.code(),
-            // Failures are notices, as sshd and WP fail2ban log them; a success is information.
-            severity: if info { Severity::LOG_INFO } else { Severity::LOG_NOTICE },
-            time,
-            ident: ident(&s.ident_host),
-            pid,
-            message,
-        }
-    }
-}
-
-/// RFC 3164 as glibc's `syslog()` sends it locally; remote collectors also get our host name,
-/// and TCP gets a newline to end each message (non-transparent framing).
+/// Sends frames formatted at push time (RFC 3164, as glibc's `syslog()` sends them locally;
+/// remote collectors also get our host name). TCP and unix stream sockets get a newline to end
+/// each message (non-transparent framing). One write per message: one datagram, or one whole
+/// frame on a stream.
 #[derive(Debug, Clone)]
-struct Rfc3164 {
-    hostname: Option<String>,
+struct Framing {
     newline: bool,
 }
 
-impl LogFormat<&SyslogRecord> for Rfc3164 {
-    fn format<W: Write>(&self, w: &mut W, severity: Severity, r: &SyslogRecord) -> syslog::Result<()> {
-        let pri = (r.facility << 3) | severity as u8;
-        let mut msg = syslog_message(pri, &r.time, self.hostname.as_deref(), &r.ident, r.pid, &r.message);
+impl LogFormat<&[u8]> for Framing {
+    fn format<W: Write>(&self, w: &mut W, _severity: Severity, frame: &[u8]) -> syslog::Result<()> {
         if self.newline {
-            msg.push('\n');
+            let mut framed = Vec::with_capacity(frame.len() + 1);
+            framed.extend_from_slice(frame);
+            framed.push(b'\n');
+            w.write_all(&framed).map_err(syslog::Error::Write)?;
+        } else {
+            w.write_all(frame).map_err(syslog::Error::Write)?;
         }
-        // One write: one datagram, or one whole frame on a stream.
-        w.write_all(msg.as_bytes()).map_err(syslog::Error::Write)?;
         w.flush().map_err(syslog::Error::Write)
     }
 }
 
 pub struct SyslogSink {
     target: SyslogTarget,
-    hostname: String,
-    conn: Option<Logger<LoggerBackend, Rfc3164>>,
-    queue: VecDeque<SyslogRecord>,
+    /// Our host name in each message, for remote collectors only (a local daemon adds its own).
+    hostname: Option<String>,
+    conn: Option<Logger<LoggerBackend, Framing>>,
+    /// Whole messages, formatted when their event was routed (time stamp of the hook call).
+    queue: VecDeque<Vec<u8>>,
     new_dropped: u64,
+    /// After a failure, no new attempt before this moment.
+    retry_at: Option<Instant>,
     stats: SinkStats,
 }
 
 impl SyslogSink {
     pub fn new(target: SyslogTarget, hostname: String) -> Self {
         let stats = SinkStats { kind: "syslog", target: target.to_string(), ..Default::default() };
-        SyslogSink { target, hostname, conn: None, queue: VecDeque::new(), new_dropped: 0, stats }
+        let hostname = match target {
+            SyslogTarget::Unix(_) => None,
+            SyslogTarget::Udp(_) | SyslogTarget::Tcp(_) => Some(hostname),
+        };
+        SyslogSink { target, hostname, conn: None, queue: VecDeque::new(), new_dropped: 0, retry_at: None, stats }
     }
 
-    pub fn push(&mut self, r: SyslogRecord) {
+    /// Queues one message: `facility` as its code, `info` for a success (failures are notices,
+    /// as sshd and WP fail2ban log them), the text appended by `message`.
+    pub fn push(
+        &mut self,
+        facility: u8,
+        info: bool,
+        t: &LocalTime,
+        ident: &str,
+        pid: u32,
+        message: impl FnOnce(&mut Vec<u8>),
+    ) {
         if self.queue.len() >= MAX_PENDING_LINES {
             self.stats.dropped += 1;
             self.new_dropped += 1;
             return;
         }
-        self.queue.push_back(r);
+        let severity = if info { Severity::LOG_INFO } else { Severity::LOG_NOTICE };
+        let pri = (facility << 3) | severity as u8;
+        let mut frame = Vec::with_capacity(128);
+        push_syslog_head(&mut frame, pri, t, self.hostname.as_deref(), ident, pid);
+        message(&mut frame);
+        self.queue.push_back(frame);
     }
 
     pub fn pending(&self) -> usize {
@@ -95,8 +95,13 @@ impl SyslogSink {
         SinkStats { pending: self.queue.len() as u64, ..self.stats.clone() }
     }
 
-    pub fn write_pending(&mut self) -> Outcome {
+    /// Sends what is queued; after a failure, waits for `retry` before it tries again.
+    pub fn write_pending(&mut self, now: Instant, retry: Duration) -> Outcome {
         let mut out = Outcome { dropped: std::mem::take(&mut self.new_dropped), ..Default::default() };
+        if self.queue.is_empty() || self.retry_at.is_some_and(|t| now < t) {
+            return out;
+        }
+        self.retry_at = None;
         // A connection that worked before may be stale (the daemon restarted): one fresh
         // connection is tried at once before the records wait for the next retry.
         let mut fresh_tried = false;
@@ -107,12 +112,13 @@ impl SyslogSink {
                     Ok(c) => self.conn = Some(c),
                     Err(e) => {
                         self.fail(&mut out, format!("cannot connect to syslog at {}: {e}", self.target));
+                        self.retry_at = Some(now + retry);
                         break;
                     }
                 }
             }
             let conn = self.conn.as_mut().expect("connected above");
-            let sent = conn.formatter.format(&mut conn.backend, rec.severity, rec);
+            let sent = conn.formatter.format(&mut conn.backend, Severity::LOG_NOTICE, &rec[..]);
             match sent {
                 Ok(()) => {
                     self.queue.pop_front();
@@ -122,6 +128,7 @@ impl SyslogSink {
                     self.conn = None;
                     if fresh_tried {
                         self.fail(&mut out, format!("cannot send to syslog at {}: {e}", self.target));
+                        self.retry_at = Some(now + retry);
                         break;
                     }
                 }
@@ -138,12 +145,10 @@ impl SyslogSink {
         self.stats.last_error_at = Some(unix_now());
     }
 
-    fn connect(&self) -> io::Result<Logger<LoggerBackend, Rfc3164>> {
-        let remote = Rfc3164 { hostname: Some(self.hostname.clone()), newline: false };
+    fn connect(&self) -> io::Result<Logger<LoggerBackend, Framing>> {
         let logger = match &self.target {
             SyslogTarget::Unix(path) => {
-                let local = Rfc3164 { hostname: None, newline: false };
-                let mut l = syslog::unix_custom(local, path).map_err(to_io)?;
+                let mut l = syslog::unix_custom(Framing { newline: false }, path).map_err(to_io)?;
                 if let LoggerBackend::UnixStream(_) = l.backend {
                     // A stream socket (journald-less setups): frame with a newline as well.
                     l.formatter.newline = true;
@@ -153,11 +158,11 @@ impl SyslogSink {
             SyslogTarget::Udp(addr) => {
                 let server = resolve(addr)?;
                 let local = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-                syslog::udp(remote, local, server).map_err(to_io)?
+                syslog::udp(Framing { newline: false }, local, server).map_err(to_io)?
             }
             SyslogTarget::Tcp(addr) => {
                 let server = resolve(addr)?;
-                syslog::tcp(Rfc3164 { newline: true, ..remote }, server).map_err(to_io)?
+                syslog::tcp(Framing { newline: true }, server).map_err(to_io)?
             }
         };
         match &logger.backend {
