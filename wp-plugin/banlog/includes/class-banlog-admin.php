@@ -296,7 +296,7 @@ final class Banlog_Admin {
 
 	/** Field. */
 	public function field_spam_log() {
-		$this->text( 'spam_log', __( 'Absolute path of the file; empty to turn the spam log off. Not a .php (or other executable) name.', 'banlog' ) );
+		$this->text( 'spam_log', __( 'Absolute path of the file, without ".."; empty to turn the spam log off. Not a .php (or other executable) name, and better outside the web root.', 'banlog' ) );
 		echo '<p>';
 		$this->checkbox( 'syslog_spam', __( 'Also send spam events to syslog', 'banlog' ) );
 		echo '</p>';
