@@ -10,6 +10,7 @@ visitor got no answer, and a line of theirs may or may not exist, but never twic
 import collections
 import os
 import re
+import shutil
 import signal
 import threading
 import time
@@ -32,6 +33,7 @@ if os.environ.get("BANLOG_REQUEST_WAIT_MS"):
 SECONDS = 30.0 if LONG else 6.0
 THREADS = 4
 SPAM_EVERY = 3  # one request in three posts a spam comment, the others fail a login
+MIN_REQUESTS = 150  # per run, however slow the machine
 
 AUTH_RE = re.compile(r"Authentication attempt for unknown user (\S+) from (\S+)$")
 SPAM_HOST_RE = re.compile(r" comment id=\d+ from host=(\S+) marked as spam$")
@@ -41,18 +43,13 @@ SPAM_HOST_RE = re.compile(r" comment id=\d+ from host=(\S+) marked as spam$")
 def stack(wp_stack):
     logs = wp_stack.workdir / "logs"
     logs.mkdir(exist_ok=True)
-    os.chown(logs, *_web_ids())
+    shutil.chown(logs, harness.WEB_USER, harness.WEB_USER)
     wp_stack.configure_logging()
-    # auth lines also to a file: unlike rsyslog's, it is written before the response, by the worker
+    # auth lines also to a file: unlike rsyslog's, it is written before the response (the worker's
+    # writer thread, waited for at request shutdown), so it can be read the moment a worker dies
     wp_stack.banlog_options(auth_log=str(logs / "auth.log"))
     wp_stack.auth_log = logs / "auth.log"
     return wp_stack
-
-
-def _web_ids():
-    import pwd
-    pw = pwd.getpwnam(harness.WEB_USER)
-    return pw.pw_uid, pw.pw_gid
 
 
 def _fpm(stack, **settings):
@@ -106,8 +103,9 @@ class Load:
         except Exception as e:  # noqa: BLE001  (reported by run())
             self.errors.append(repr(e))
 
-    def run(self, seconds, during=None):
-        """Runs the load for `seconds`; `during()` runs meanwhile in this thread."""
+    def run(self, seconds, during=None, min_requests=MIN_REQUESTS):
+        """Runs the load for `seconds`, longer on a slow machine until `min_requests` were made;
+        `during(t_end)` runs meanwhile in this thread."""
         threads = [threading.Thread(target=self._thread, args=(k,), daemon=True) for k in range(THREADS)]
         for t in threads:
             t.start()
@@ -115,7 +113,7 @@ class Load:
         try:
             if during:
                 during(t_end)
-            while time.monotonic() < t_end:
+            while time.monotonic() < t_end or (len(self.records) < min_requests and time.monotonic() < t_end + 120):
                 time.sleep(0.05)
         finally:
             self.stop.set()
@@ -177,11 +175,6 @@ def account(stack, records, tag, wait=10.0):
     return fig, problems
 
 
-def _record(figures, fig, **extra):
-    fig.update(extra)
-    figures(**fig)
-
-
 def test_graceful_reload_under_load(stack, figures):
     """SIGUSR2 to the master every ~1.5 s while the clients run: the master re-executes itself,
     old workers finish their request and exit, new ones take over."""
@@ -200,13 +193,13 @@ def test_graceful_reload_under_load(stack, figures):
     records = Load(stack, "rl").run(SECONDS, during)
     fig, problems = account(stack, records, "rl")
     served_by = collections.Counter(r.get("worker") for r in records if r["status"] == r["want"])
-    _record(figures, fig, reloads=len(reloads), reload_s_max=round(max(r[0] for r in reloads), 3),
+    figures(**fig, reloads=len(reloads), reload_s_max=round(max((r[0] for r in reloads), default=0), 3),
             workers_seen=len(served_by))
     assert len(reloads) >= 2
     # Each reload replaced the workers: the load really ran across the generations.
     assert all(not (before & after) for _, before, after in reloads), reloads
     assert len(served_by) >= 2 * (len(reloads) + 1) - 1, served_by
-    assert fig["sent_logins"] > 50 and fig["sent_spam"] > 20, fig
+    assert fig["sent_logins"] >= MIN_REQUESTS / 3 and fig["sent_spam"] >= MIN_REQUESTS / 6, fig
     assert not problems, problems
     # With process_control_timeout the reload is graceful: no request was cut.
     assert fig["cut_requests"] == 0, fig["cut_statuses"]
@@ -231,8 +224,8 @@ def test_reload_with_the_default_timeout_cuts_requests(stack, figures):
     finally:
         _fpm(stack, process_control_timeout=10)
     fig, problems = account(stack, records, "rd")
-    _record(figures, fig, reloads=len(reloads))
-    assert len(reloads) >= 2 and fig["sent_logins"] > 50, fig
+    figures(**fig, reloads=len(reloads))
+    assert len(reloads) >= 2 and fig["sent_logins"] >= MIN_REQUESTS / 3, fig
     assert not problems, problems
 
 
@@ -249,16 +242,16 @@ def test_max_requests_recycling_under_load(stack, figures):
     log = stack.fpm_log()[log_before:]
     recycled = sum(bool(re.search(r"child \d+ exited with code 0", l)) for l in log)
     workers = len({r.get("worker") for r in records})
-    _record(figures, fig, max_requests=3, workers_recycled=recycled, workers_seen=workers)
+    figures(**fig, max_requests=3, workers_recycled=recycled, workers_seen=workers)
     # At most 3 requests per worker: the records alone prove the recycling.
     assert workers >= len(records) / 3, (workers, len(records))
     assert recycled >= len(records) / 3 - 4, recycled
-    assert fig["sent_logins"] > 50 and fig["sent_spam"] > 20, fig
+    assert fig["sent_logins"] >= MIN_REQUESTS / 3 and fig["sent_spam"] >= MIN_REQUESTS / 6, fig
     assert not problems, problems
     assert fig["cut_requests"] == 0, fig["cut_statuses"]
 
 
-KILL_EVERY = 12  # per client thread
+KILL_EVERY = 10  # per client thread
 
 
 def test_worker_killed_right_after_its_request(stack, figures):
@@ -290,7 +283,7 @@ def test_worker_killed_right_after_its_request(stack, figures):
     log = "\n".join(stack.fpm_log()[log_before:])
     by_signal = {w for w, *_ in killed if re.search(rf"child {w} exited on signal 9 \(SIGKILL\)", log)}
     missing = [k for k in killed if not k[3]]
-    _record(figures, fig, workers_killed=len(killed), killed_requests_on_disk_at_once=len(killed) - len(missing))
+    figures(**fig, workers_killed=len(killed), killed_requests_on_disk_at_once=len(killed) - len(missing))
     assert len(killed) >= 5, killed
     # The signal really ended those workers (not an exit of their own).
     assert by_signal == {w for w, *_ in killed}, (killed, log[-2000:])
