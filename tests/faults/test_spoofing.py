@@ -41,7 +41,7 @@ CF = "CF-Connecting-IP"
 LONG_CHAIN = ", ".join(["6.6.6.6"] * 700) + ", 192.0.2.90"  # about 6 KB: nginx takes it
 TOO_LONG = ", ".join(["6.6.6.6"] * 2000) + ", 192.0.2.91"   # about 18 KB: over nginx's 8 KB header buffer
 
-# (id, peer, dual-stack socket, header lines, address logged or None for no line, HTTP status)
+# (id, peer, through the dual-stack socket, header lines, the address logged or None for no line)
 XFF_CASES = [
     # untrusted peers: every header ignored, the peer is logged
     ("untrusted4-forged", E4, False, [(XFF, "6.6.6.6")], E4),
@@ -144,7 +144,7 @@ def peers(wp_stack):
 
 def _requests(stack, case, mode, run):
     """The raw requests of one case: a failed login and a spam comment, with the case's headers."""
-    cid, peer, dual, headers, _want = case[:5]
+    cid, peer, dual, headers, _want = case
     port = faulthelp.PeerNet.PORTS[(mode, dual)]
     dest = "::1" if ":" in peer else "127.0.0.1"
     user = f"spoof-{run}-{mode[0]}-{cid}"
@@ -242,7 +242,6 @@ def test_spoofing_matrix(wp_stack, peers, f2b_conf, tmp_path, figures):
     wrong = []
     for header, mode, case, user, marker, statuses in results:
         cid, want = case[0], case[4]
-        status = case[5] if len(case) > 5 else None
         where = f"{header} {mode} {cid}"
         if case is OVERSIZE:
             # nginx refuses the request: WordPress never runs, nothing is logged
@@ -260,7 +259,6 @@ def test_spoofing_matrix(wp_stack, peers, f2b_conf, tmp_path, figures):
         for got, what in ((f2b_by_user.get(user, []), "fail2ban auth"), (f2b_by_marker.get(marker, []), "fail2ban spam")):
             if len(got) != len(want_lines) or not all(_same_addr(g, want) for g in got):
                 wrong.append((where, what, got, want))
-        del status
     read = [ip for ip, _ in f2b_auth + f2b_spam]
     framed = sorted({ip for ip in read if any(_same_addr(ip, f) for f in FORGED)})
     figures(cases=len(results), auth_lines=sum(map(len, auth.values())), spam_lines=sum(map(len, spam.values())),
@@ -271,7 +269,7 @@ def test_spoofing_matrix(wp_stack, peers, f2b_conf, tmp_path, figures):
     assert not wrong, "\n".join(map(str, wrong))
 
 
-def test_unresolved_comment_marked_spam_later(wp_stack, peers):
+def test_unresolved_comment_marked_spam_later(wp_stack, peers, figures):
     """A comment posted through a trusted proxy that named no valid client is stored with the
     proxy's address (WordPress stores REMOTE_ADDR); when an admin marks it as spam later, nothing
     is logged (not the proxy) and the status panel says why. The same with a valid header logs
@@ -299,9 +297,11 @@ def test_unresolved_comment_marked_spam_later(wp_stack, peers):
         for cid, *_ in got:
             stack.php_eval(f"wp_spam_comment({int(cid)});")
         lines = {cid: [l for l in stack.spam_lines() if f" comment id={cid} " in l] for cid, *_ in got}
+        err = json.loads(stack.php_eval("echo json_encode(get_option('banlog_last_error'));"))
+        figures(stored=[ip for _, ip, _, _ in got], spam_lines=[len(v) for v in lines.values()],
+                last_error=err and err.get("message"))
         assert lines[got[0][0]] == [], lines
         assert len(lines[got[1][0]]) == 1 and lines[got[1][0]][0].endswith(" from host=192.0.2.70 marked as spam")
-        err = json.loads(stack.php_eval("echo json_encode(get_option('banlog_last_error'));"))
         assert err["sink"] == "input" and f"comment {got[0][0]}: a trusted proxy named no valid client" in err["message"]
         admin = stack.client("127.0.0.1")
         admin.cookies = dict(stack.admin.cookies)
