@@ -224,6 +224,8 @@ class PeerNet:
         subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
 
     def start(self):
+        # a namespace of the same name left by a crashed run of the same pid would make `add` fail
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True, timeout=30)
         self._ip("netns", "add", self.ns)
         try:
             self._ip("-n", self.ns, "link", "set", "lo", "up")
