@@ -10,6 +10,7 @@ import html.parser
 import json
 import os
 import re
+import shutil
 import urllib.parse
 
 import pytest
@@ -77,7 +78,7 @@ def env(wp_stack):
     # A directory the web server may write to: a refused path there would be created if taken.
     d = stack.workdir / "refusals"
     d.mkdir(exist_ok=True)
-    harness.subprocess.run(["chown", f"{harness.WEB_USER}:{harness.WEB_USER}", str(d)], check=True)
+    shutil.chown(d, harness.WEB_USER, harness.WEB_USER)
     return stack, d
 
 
@@ -111,7 +112,7 @@ def save(client, fields):
     """POSTs the form to options.php; follows the redirect back to the page. Returns
     (status of the POST, its Location, the page shown afterwards or the error page)."""
     r = client.post("/wp-admin/options.php", fields,
-                    headers={"Referer": client.host_header and f"http://{client.host_header}{PAGE}"})
+                    headers={"Referer": f"http://{client.host_header}{PAGE}"})
     loc = r.header("Location") or ""
     if r.status == 302 and "page=banlog" in loc:
         return r.status, loc, client.get(urllib.parse.urlsplit(loc)._replace(scheme="", netloc="").geturl()).text

@@ -147,17 +147,18 @@ final class Banlog_Admin {
 	/**
 	 * Adds a warning (the path is still saved) when a log path lies inside the web root.
 	 *
+	 * @param string $key   Option key.
 	 * @param string $path  Path.
 	 * @param string $label What the path is for.
 	 */
-	private function warn_web_root( $path, $label ) {
+	private function warn_web_root( $key, $path, $label ) {
 		$root = self::web_root_of( $path );
 		if ( null === $root ) {
 			return;
 		}
 		add_settings_error(
 			Banlog_Plugin::OPTION,
-			'banlog_web_root_' . sanitize_key( $label ),
+			'banlog_web_root_' . $key,
 			sprintf(
 				/* translators: 1: what the log is for, 2: a directory, 3: its URL */
 				__( '%1$s: saved, but the file lies inside the web root (%2$s is served as %3$s): anyone may be able to download it, and it lists client addresses. Better keep it outside, e.g. in /var/log/wordpress/, or deny access to it in the web server.', 'banlog' ),
@@ -196,7 +197,7 @@ final class Banlog_Admin {
 				$out[ $key ] = '';
 			} elseif ( $this->check_path( $path, $label ) ) {
 				$out[ $key ] = $path;
-				$this->warn_web_root( $path, $label );
+				$this->warn_web_root( $key, $path, $label );
 			}
 		}
 
