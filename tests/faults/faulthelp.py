@@ -244,9 +244,6 @@ class PeerNet:
         import harness
         d = self.dir
         d.mkdir()
-        for t in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (d / t).mkdir()
-        subprocess.run(["chown", "-R", f"{harness.WEB_USER}:{harness.WEB_USER}", str(d)], check=True)
         s = self.stack
         socks = {"extension": s.fpm_ext_sock, "fallback": s.fpm_fallback_sock}
         servers = []

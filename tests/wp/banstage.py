@@ -127,39 +127,8 @@ class BanStage:
     def _nginx(self):
         d = self.dir / "nginx"
         d.mkdir()
-        for t in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (d / t).mkdir()
-        sh("chown", "-R", f"{harness.WEB_USER}:{harness.WEB_USER}", d)
         s = self.stack
-        conf = d / "nginx.conf"
-        conf.write_text(f"""user {harness.WEB_USER};
-worker_processes 1;
-daemon off;
-pid {d / 'nginx.pid'};
-error_log {d / 'error.log'} warn;
-events {{ worker_connections 256; }}
-http {{
-    include /etc/nginx/mime.types;
-    access_log {d / 'access.log'};
-    client_body_temp_path {d / 'body'};
-    proxy_temp_path {d / 'proxy'};
-    fastcgi_temp_path {d / 'fastcgi'};
-    uwsgi_temp_path {d / 'uwsgi'};
-    scgi_temp_path {d / 'scgi'};
-    server {{
-        listen {self.server_ip}:80;
-        root {s.docroot};
-        index index.php;
-        location / {{ try_files $uri $uri/ /index.php?$args; }}
-        location ~ \\.php$ {{
-            try_files $uri =404;
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
-            fastcgi_pass unix:{s.fpm_ext_sock};
-        }}
-    }}
-}}
-""")
+        conf = s.write_nginx_conf(d, [s.nginx_server([f"{self.server_ip}:80"], s.fpm_ext_sock)])
         out = open(self.dir / "nginx.out", "ab")
         self.procs["nginx"] = subprocess.Popen(
             ["ip", "netns", "exec", self.srv, harness.NGINX, "-e", str(d / "error.log"), "-p", str(d), "-c", str(conf)],

@@ -455,10 +455,6 @@ php_admin_value[memory_limit] = 256M
     def _start_nginx(self):
         d = self.workdir / "nginx"
         d.mkdir()
-        for t in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (d / t).mkdir()
-        subprocess.run(["chown", "-R", f"{WEB_USER}:{WEB_USER}", str(d)], check=True)
-
         listens = ["127.0.0.1:{port}"] + (["[::1]:{port}"] if self.ipv6 else [])
         servers = [self.nginx_server([l.format(port=self.port) for l in listens], self.fpm_ext_sock),
                    self.nginx_server([l.format(port=self.fallback_port) for l in listens], self.fpm_fallback_sock)]
@@ -496,7 +492,10 @@ php_admin_value[memory_limit] = 256M
 
     @staticmethod
     def write_nginx_conf(d, servers):
-        """nginx.conf in `d` (with its temp dirs, made by the caller) with the given server blocks."""
+        """nginx.conf in the directory `d`, with the given server blocks, and nginx's temp dirs."""
+        for t in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (d / t).mkdir(exist_ok=True)
+        subprocess.run(["chown", "-R", f"{WEB_USER}:{WEB_USER}", str(d)], check=True)
         conf = d / "nginx.conf"
         conf.write_text(f"""user {WEB_USER};
 worker_processes 1;
