@@ -35,7 +35,7 @@ pub static ENTRIES: IniEntryDefs<11> = IniEntryDefs::new([
     entry(c"banlog.syslog_spam", c"0"),
     entry(c"banlog.ident_host", c""),
     entry(c"banlog.auth_log", c""),
-    entry(c"banlog.queue_capacity", c"4096"),
+    entry(c"banlog.queue_capacity", c"1024"),
     entry(c"banlog.request_wait_ms", c"1000"),
     entry(c"banlog.queue_full_wait_ms", c"50"),
     IniEntryDef::end(),
@@ -53,7 +53,7 @@ pub struct IniValues {
 
 static VALUES: Mutex<IniValues> = Mutex::new(IniValues {
     settings: Vec::new(),
-    queue_capacity: 4096,
+    queue_capacity: 1024,
     request_wait_ms: 1000,
     queue_full_wait_ms: 50,
 });

@@ -118,7 +118,7 @@ def test_ini_directives_are_the_defaults(tmp_path):
 def test_a_bad_ini_value_is_refused_by_php(tmp_path):
     out = run_php('echo ini_get("banlog.syslog_facility"), "|", ini_get("banlog.queue_capacity");',
                   ini={"banlog.syslog_facility": "kern", "banlog.queue_capacity": "0"}, check=False)
-    assert out.stdout == "auth|4096"
+    assert out.stdout == "auth|1024"
 
 
 def test_no_sink_configured_returns_false():

@@ -55,7 +55,7 @@ pub struct RuntimeOptions {
 impl RuntimeOptions {
     pub fn new(zone: LocalZone) -> Self {
         RuntimeOptions {
-            capacity: 4096,
+            capacity: 1024,
             full_wait: Duration::from_millis(50),
             retry_interval: Duration::from_millis(500),
             zone,

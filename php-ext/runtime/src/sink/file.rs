@@ -3,6 +3,7 @@
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -68,7 +69,7 @@ impl FileSink {
             return out;
         }
         self.retry_at = None;
-        let result = self.ensure_open().and_then(|()| self.write_buf());
+        let result = self.ensure_open().and_then(|size| self.write_buf(size));
         match result {
             Ok(n) => out.written = n,
             Err((n, e)) => {
@@ -89,15 +90,16 @@ impl FileSink {
     }
 
     /// Opens the file, or reopens it when the path now names another file (rotated away) or none.
-    fn ensure_open(&mut self) -> Result<(), (u64, io::Error)> {
+    /// Returns the file's size.
+    fn ensure_open(&mut self) -> Result<u64, (u64, io::Error)> {
         let current = match std::fs::metadata(&self.path) {
-            Ok(m) => Some((m.dev(), m.ino())),
+            Ok(m) => Some((m.dev(), m.ino(), m.len())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err((0, e)),
         };
-        if let (Some((_, dev, ino)), Some(cur)) = (&self.file, current) {
-            if (*dev, *ino) == cur {
-                return Ok(());
+        if let (Some((_, dev, ino)), Some((cur_dev, cur_ino, size))) = (&self.file, current) {
+            if (*dev, *ino) == (cur_dev, cur_ino) {
+                return Ok(size);
             }
         }
         let file = open_append(&self.path).map_err(|e| (0, e))?;
@@ -106,22 +108,37 @@ impl FileSink {
             self.torn = false; // a partial line of ours is in the old file, not this one
         }
         self.file = Some((file, m.dev(), m.ino()));
-        Ok(())
+        Ok(m.len())
     }
 
-    /// Returns the number of whole lines written, also on error.
-    fn write_buf(&mut self) -> Result<u64, (u64, io::Error)> {
+    /// Returns the number of whole lines written, also on error. `size` is the file's size.
+    ///
+    /// Writes chunks of whole lines, each after reserving its blocks: on a full disk a chunk then
+    /// fails whole instead of leaving a torn line, to which another process appending to the
+    /// same log would glue its own line (and fail2ban would match neither).
+    fn write_buf(&mut self, size: u64) -> Result<u64, (u64, io::Error)> {
         let (file, _, _) = self.file.as_mut().expect("opened by ensure_open");
         let prefixed = self.torn;
         if prefixed {
             self.buf.insert(0, b'\n');
         }
         let mut done = 0;
+        // Where the reserved chunk ends; `usize::MAX` once the file system turns out not to
+        // support reservations (then writes are plain, and a full disk may tear a line).
+        let mut reserved = 0;
         let result = loop {
             if done == self.buf.len() {
                 break Ok(());
             }
-            match file.write(&self.buf[done..]) {
+            if reserved <= done {
+                let end = chunk_end(&self.buf, done);
+                match reserve(file, size + done as u64, end - done) {
+                    Ok(true) => reserved = end,
+                    Ok(false) => reserved = usize::MAX,
+                    Err(e) => break Err(e),
+                }
+            }
+            match file.write(&self.buf[done..reserved.min(self.buf.len())]) {
                 Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -157,6 +174,38 @@ impl FileSink {
             Ok(()) => Ok(whole as u64),
             Err(e) => Err((whole as u64, e)),
         }
+    }
+}
+
+/// Bytes reserved and written at a time: a full disk must only have this much free for the
+/// pending lines to make progress.
+const CHUNK: usize = 64 * 1024;
+
+/// The end of the next chunk of whole lines from `start`: at most [`CHUNK`] bytes, but always at
+/// least one line.
+fn chunk_end(buf: &[u8], start: usize) -> usize {
+    let limit = (start + CHUNK).min(buf.len());
+    if limit == buf.len() {
+        return limit;
+    }
+    match buf[start..limit].iter().rposition(|&b| b == b'\n') {
+        Some(p) => start + p + 1,
+        None => buf[limit..].iter().position(|&b| b == b'\n').map_or(buf.len(), |p| limit + p + 1),
+    }
+}
+
+/// Reserves `len` bytes of blocks at `offset` without changing the file's size. Ok(false) when the
+/// file system cannot (then nothing is reserved); Err only for a lack of space.
+fn reserve(file: &File, offset: u64, len: usize) -> Result<bool, io::Error> {
+    // SAFETY: plain system call on a descriptor this sink owns; no memory is passed.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset as i64, len as i64) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => Err(e),
+        _ => Ok(false),
     }
 }
 
