@@ -13,4 +13,4 @@ pub mod sanitize;
 pub use addr::{parse_addr, AddrError};
 pub use auth::{AuthKind, UnknownAuthKind};
 pub use clock::{LocalZone, Stamp};
-pub use sanitize::{sanitize_ident_host, sanitize_user, IdentHostError, MAX_USER_CHARS};
+pub use sanitize::{sanitize_ident_host, sanitize_user, sanitize_user_cow, IdentHostError, MAX_USER_CHARS};

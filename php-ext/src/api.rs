@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use banlog_core::{parse_addr, sanitize_user, AuthKind, Stamp};
+use banlog_core::{parse_addr, sanitize_user_cow, AuthKind, Stamp};
 use banlog_runtime::{
     process, Event, EventKind, RuntimeOptions, SettingValue, Settings, StatsSnapshot, Submitted, UserName,
 };
@@ -89,7 +89,7 @@ pub fn log_auth(event: &[u8], user: &[u8], ip: &[u8]) -> PhpResult<bool> {
         if !settings.wants_auth() {
             return false;
         }
-        let user = UserName::new(&sanitize_user(user));
+        let user = UserName::new(&sanitize_user_cow(user));
         submit(settings, EventKind::Auth { kind, user, addr })
     }))
 }
