@@ -114,13 +114,18 @@ fn push_ipv6(out: &mut Vec<u8>, a: Ipv6Addr) {
 
 /// Appends `YYYY-MM-DD HH:MM:SS`, the spam log's time.
 pub fn push_spam_time(out: &mut Vec<u8>, t: &LocalTime) {
+    push_date_time(out, t, b' ');
+}
+
+/// `YYYY-MM-DD<sep>HH:MM:SS`.
+fn push_date_time(out: &mut Vec<u8>, t: &LocalTime, sep: u8) {
     let d = t.dt;
     push_u64(out, d.year().clamp(0, 9999) as u64);
     out.push(b'-');
     push_2(out, d.month() as u8);
     out.push(b'-');
     push_2(out, d.day());
-    out.push(b' ');
+    out.push(sep);
     push_2(out, d.hour());
     out.push(b':');
     push_2(out, d.minute());
@@ -155,18 +160,7 @@ pub fn push_rfc3164_time(out: &mut Vec<u8>, t: &LocalTime) {
 
 /// Appends `2026-11-21T07:19:22.123456+01:00`, rsyslog's `RSYSLOG_FileFormat` time.
 pub fn push_rfc3339_time(out: &mut Vec<u8>, t: &LocalTime) {
-    let d = t.dt;
-    push_u64(out, d.year().clamp(0, 9999) as u64);
-    out.push(b'-');
-    push_2(out, d.month() as u8);
-    out.push(b'-');
-    push_2(out, d.day());
-    out.push(b'T');
-    push_2(out, d.hour());
-    out.push(b':');
-    push_2(out, d.minute());
-    out.push(b':');
-    push_2(out, d.second());
+    push_date_time(out, t, b'T');
     out.push(b'.');
     let micros = t.micros.min(999_999);
     for div in [100_000, 10_000, 1_000, 100, 10, 1] {

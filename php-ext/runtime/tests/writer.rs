@@ -19,6 +19,15 @@ fn spam(id: u64) -> Event {
     Event { stamp: Stamp::now(), kind: EventKind::Spam { comment_id: id, addr: "203.0.113.9".parse().unwrap() } }
 }
 
+/// The comment ids of a spam log, in file order.
+fn ids(path: &std::path::Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(" comment id=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
 fn start(o: RuntimeOptions) -> Arc<Runtime> {
     Arc::new(Runtime::start(o).unwrap())
 }
@@ -172,13 +181,6 @@ fn settings_changing_mid_stream_route_each_event_by_its_own() {
         p.submit(&s, spam(id));
     }
     assert!(rt.flush(Duration::from_secs(10)));
-    let ids = |path: &std::path::Path| -> Vec<u64> {
-        std::fs::read_to_string(path)
-            .unwrap()
-            .lines()
-            .map(|l| l.split(" comment id=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap())
-            .collect()
-    };
     let want_a: Vec<u64> = (1..=3000).filter(|id| !(3..=5).contains(&(id % 7))).collect();
     let want_b: Vec<u64> = (1..=3000).filter(|id| (3..=5).contains(&(id % 7))).collect();
     assert_eq!(ids(&a), want_a);
@@ -208,12 +210,8 @@ fn producers_on_several_threads_keep_their_own_settings() {
         t.join().unwrap();
     }
     for t in 0..4u64 {
-        let text = std::fs::read_to_string(dir.path().join(format!("site{t}.log"))).unwrap();
-        let ids: Vec<u64> = text
-            .lines()
-            .map(|l| l.split(" comment id=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap())
-            .collect();
-        assert_eq!(ids, (1..=2000).map(|id| t * 10_000 + id).collect::<Vec<_>>(), "site{t}");
+        let got = ids(&dir.path().join(format!("site{t}.log")));
+        assert_eq!(got, (1..=2000).map(|id| t * 10_000 + id).collect::<Vec<_>>(), "site{t}");
     }
     rt.stop(Duration::from_secs(5));
 }
@@ -249,11 +247,7 @@ fn a_full_queue_overflows_with_the_right_settings() {
     }
     assert!(rt.wait_processed(2050, Duration::from_secs(30)));
     let count = |path: &std::path::Path, parity: u64| {
-        let text = std::fs::read_to_string(path).unwrap();
-        let ids: HashSet<u64> = text
-            .lines()
-            .map(|l| l.split(" comment id=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap())
-            .collect();
+        let ids: HashSet<u64> = ids(path).into_iter().collect();
         assert!(ids.iter().all(|id| id % 2 == parity), "an event went to the other site's log");
         ids.len()
     };
