@@ -339,24 +339,10 @@ def test_accepted_path_is_saved_exactly_as_typed(stack, env):
     assert os.path.exists(path), sorted(os.listdir(d))
 
 
-# Where the extension's own check (php-ext/runtime/src/settings.rs, log_path()) is weaker than the
-# page's: a path stored by other means than the page reaches banlog_configure() unchecked.
-_EXT_GAP_DOTDOT = ("the extension accepts '..' components in a log path: log_path() checks absoluteness, "
-                   "NUL and executable endings only (RELIABILITY.md, open problem 7)")
-EXT_GAPS = {
-    "traversal": _EXT_GAP_DOTDOT, "traversal-inside": _EXT_GAP_DOTDOT, "traversal-end": _EXT_GAP_DOTDOT,
-    "auth-traversal": _EXT_GAP_DOTDOT,
-    "user-ini": "the extension accepts '.user.ini' (a file PHP reads as configuration): log_path() knows "
-                "executable endings only, not the configuration names the plugin refuses (open problem 7)",
-    "newline": "the extension accepts a newline in a log path: log_path() refuses NUL but no other control "
-               "character (open problem 7)",
-}
 EXT_CASES = [i for i, name in enumerate(BAD_PATH_IDS) if name != "directory"]  # a directory: only at save time
 
 
-@pytest.mark.parametrize("i", [pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=EXT_GAPS[BAD_PATH_IDS[i]]))
-                               if BAD_PATH_IDS[i] in EXT_GAPS else i for i in EXT_CASES],
-                         ids=[BAD_PATH_IDS[i] for i in EXT_CASES])
+@pytest.mark.parametrize("i", EXT_CASES, ids=[BAD_PATH_IDS[i] for i in EXT_CASES])
 def test_extension_refuses_what_the_page_refuses(ext_so, i, figures):
     """banlog_configure() with the values the page refuses: each a ValueError, the setting kept."""
     key, value, _ = _bad_paths("/var/log/banlog-refusals")[i]

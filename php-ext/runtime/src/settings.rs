@@ -31,6 +31,12 @@ pub enum SettingsError {
     RelativePath { key: &'static str, path: String },
     #[error("setting '{key}': '{path}' ends in an executable extension; a user name written into it could run as code")]
     ExecutablePath { key: &'static str, path: String },
+    #[error("setting '{key}': '{path}' is a file PHP or the web server reads as configuration; a user name written into it could change how the site runs")]
+    ConfigPath { key: &'static str, path: String },
+    #[error("setting '{key}': the path '{path}' must not contain \"..\"; name the directory itself")]
+    Traversal { key: &'static str, path: String },
+    #[error("setting '{key}': the path must not contain control characters")]
+    ControlChar { key: &'static str },
     #[error("setting 'syslog_facility': '{0}' is not one of auth, authpriv, user, daemon, local0 .. local7")]
     Facility(String),
     #[error("setting 'syslog_target': '{0}' is not a socket path, udp://host:port or tcp://host:port")]
@@ -175,6 +181,9 @@ const EXECUTABLE_ENDINGS: &[&str] = &[
     ".inc", ".cgi", ".pl", ".py", ".sh", ".asp", ".aspx", ".jsp", ".shtml", ".htaccess",
 ];
 
+/// Files PHP or a web server reads as configuration, by name.
+const CONFIG_NAMES: &[&str] = &[".htaccess", ".htpasswd", ".user.ini", "php.ini"];
+
 impl Settings {
     pub const KEYS: [&'static str; 7] = [
         "spam_log",
@@ -253,13 +262,23 @@ fn log_path(key: &'static str, value: &SettingValue) -> Result<Option<PathBuf>, 
     if s.contains('\0') {
         return Err(SettingsError::WrongType { key, expected: "a path without NUL bytes" });
     }
+    // The same refusals as the plugin's options page (wp-plugin/banlog/includes/class-banlog-writer.php).
+    if s.chars().any(char::is_control) {
+        return Err(SettingsError::ControlChar { key });
+    }
     if !s.starts_with('/') {
         return Err(SettingsError::RelativePath { key, path: s.to_owned() });
+    }
+    if s.split('/').any(|part| part == "..") {
+        return Err(SettingsError::Traversal { key, path: s.to_owned() });
     }
     let lower = s.to_ascii_lowercase();
     let name = lower.rsplit('/').next().unwrap_or("");
     if name.is_empty() || EXECUTABLE_ENDINGS.iter().any(|e| name.ends_with(e) || name.contains(&format!("{e}."))) {
         return Err(SettingsError::ExecutablePath { key, path: s.to_owned() });
+    }
+    if CONFIG_NAMES.contains(&name) {
+        return Err(SettingsError::ConfigPath { key, path: s.to_owned() });
     }
     Ok(Some(PathBuf::from(s)))
 }
@@ -311,6 +330,12 @@ mod tests {
             ("nonsense", s("1")),
             ("spam_log", SettingValue::Int(3)),
             ("spam_log", s("/var/log/evil.php\0.log")),
+            ("spam_log", s("/var/log/../www/spam.log")),
+            ("spam_log", s("/var/log/banlog/..")),
+            ("spam_log", s("/var/www/html/.user.ini")),
+            ("auth_log", s("/var/www/html/.HTPASSWD")),
+            ("spam_log", s("/var/log/new\nline.log")),
+            ("spam_log", s("/var/log/tab\tname.log")),
             ("syslog", SettingValue::Other),
             ("syslog_target", SettingValue::Other),
         ] {
