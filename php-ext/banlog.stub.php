@@ -14,10 +14,10 @@
  * `YYYY-MM-DD HH:MM:SS comment id=N from host=ADDR marked as spam`
  * (and `Spam comment N from ADDR` in syslog when 'syslog_spam' is on).
  *
- * @param int    $comment_id The comment's id (1 or more).
+ * @param int    $comment_id The comment's id; 0 for a comment discarded before it was stored (Akismet).
  * @param string $ip         The comment author's address, IPv4 or IPv6; written canonically.
  * @return bool  True when queued; false when no spam log (or syslog mirror) is configured.
- * @throws ValueError When $comment_id is below 1 or $ip is not an address.
+ * @throws ValueError When $comment_id is negative or $ip is not an address.
  */
 function banlog_spam(int $comment_id, string $ip): bool {}
 

@@ -67,9 +67,10 @@ pub fn generated_hooks() -> [FunctionBuilder<'static>; 2] {
 
 /// What `banlog_spam()` does once its arguments are read.
 pub fn log_spam(comment_id: i64, ip: &[u8]) -> PhpResult<bool> {
-    if comment_id < 1 {
+    // 0: a comment discarded (by Akismet) before it was stored, so before it had an id.
+    if comment_id < 0 {
         return Err(value_error(format!(
-            "banlog_spam(): Argument #1 ($comment_id) must be a positive comment id, {comment_id} given"
+            "banlog_spam(): Argument #1 ($comment_id) must be a comment id (0 for a comment discarded before it was stored), {comment_id} given"
         )));
     }
     let addr =

@@ -80,8 +80,8 @@ def make_cases(seed):
     for _ in range(SPAM_CASES):
         raw_ip, canon = g.address()
         cid = g.comment_id()
-        cases.append({"what": "s", "event": "", "user": b"", "ip": raw_ip, "canon": canon if cid >= 1 else None,
-                      "id": cid, "ident": None, "bad_id": cid < 1})
+        cases.append({"what": "s", "event": "", "user": b"", "ip": raw_ip, "canon": canon if cid >= 0 else None,
+                      "id": cid, "ident": None, "bad_id": cid < 0})
     r.shuffle(cases)
     host = "example.com"
     for c in cases:  # a site host change now and then, kept from there on

@@ -144,9 +144,9 @@ final class Banlog_Writer {
 			$this->fail( 'input', 'not a client address: ' . Banlog_Format::sanitize_user( $addr ) );
 			return false;
 		}
-		// The extension takes stored comments (id >= 1); a comment discarded before it was stored
-		// (id 0) is written by the PHP writer, in the same format, to the same file.
-		if ( $comment_id > 0 && $this->use_extension && $this->configure() ) {
+		// Id 0: a comment discarded before it was stored. An extension older than 0.1 refuses it;
+		// then the PHP writer below writes the same line.
+		if ( $this->use_extension && $this->configure() ) {
 			try {
 				return (bool) banlog_spam( $comment_id, $canon );
 			} catch ( Throwable $e ) {
