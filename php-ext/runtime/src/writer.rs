@@ -59,9 +59,16 @@ pub(crate) fn run(rx: Receiver<Msg>, shared: Arc<Shared>, mut sinks: Sinks, retr
             if shared.overflow_len.load(Relaxed) > 0 {
                 let over = std::mem::take(&mut *shared.overflow.lock());
                 shared.overflow_len.store(0, Relaxed);
+                // Resolved again only when the settings change, not for each of (up to a million)
+                // events: a lookup allocates the ident.
+                let mut route: Option<Route> = None;
                 for (settings, event) in over {
-                    let route = sinks.resolve(&settings);
-                    sinks.route(&route, &event);
+                    let r = match route.take() {
+                        Some(r) if r.is_for(&settings) => r,
+                        _ => sinks.resolve(&settings),
+                    };
+                    sinks.route(&r, &event);
+                    route = Some(r);
                     events += 1;
                 }
             }

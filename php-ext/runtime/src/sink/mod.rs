@@ -54,6 +54,13 @@ struct ClockCache {
     spam_time: Vec<u8>,
 }
 
+impl Route {
+    /// Whether this route was resolved from these very settings.
+    pub fn is_for(&self, settings: &Arc<Settings>) -> bool {
+        Arc::ptr_eq(&self.settings, settings)
+    }
+}
+
 impl ClockCache {
     fn new(zone: &LocalZone) -> Self {
         // `secs` matches no stamp, so the first one fills the cache.
