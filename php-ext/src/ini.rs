@@ -64,6 +64,11 @@ pub fn values() -> IniValues {
     VALUES.lock().clone()
 }
 
+/// `banlog.request_wait_ms`, without copying the other values (read at every request's end).
+pub fn request_wait_ms() -> u64 {
+    VALUES.lock().request_wait_ms
+}
+
 /// The settings the directives describe.
 pub fn settings() -> Settings {
     let mut s = Settings::default();

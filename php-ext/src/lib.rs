@@ -61,7 +61,7 @@ unsafe extern "C" fn rinit(_type: i32, _module_number: i32) -> i32 {
 
 unsafe extern "C" fn rshutdown(_type: i32, _module_number: i32) -> i32 {
     guarded(|| {
-        process::finish_request(Duration::from_millis(ini::values().request_wait_ms));
+        process::finish_request(Duration::from_millis(ini::request_wait_ms()));
         config::reset();
     })
 }
