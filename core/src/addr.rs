@@ -81,13 +81,8 @@ fn plain_ipv4(raw: &[u8]) -> Option<[u8; 4]> {
 
 fn parse_general(raw: &[u8]) -> Result<IpAddr, AddrError> {
     let text = std::str::from_utf8(raw).map_err(|_| AddrError::NotUtf8)?;
-    let inner = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(text);
-    let ip: IpAddr = inner
-        .parse()
-        .map_err(|_| AddrError::Invalid(text.escape_default().to_string()))?;
+    let inner = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+    let ip: IpAddr = inner.parse().map_err(|_| AddrError::Invalid(text.escape_default().to_string()))?;
     Ok(ip.to_canonical())
 }
 
@@ -140,9 +135,23 @@ mod tests {
     #[test]
     fn refuses_what_is_not_one_address() {
         for bad in [
-            "", " 1.2.3.4", "1.2.3.4 ", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.4:80", "[::1]:80",
-            "fe80::1%eth0", "example.com", "1.2.3.4, 5.6.7.8", "0.0.0.0", "::", "224.0.0.1",
-            "255.255.255.255", "1.2.3.4\n", "::ffff:0.0.0.0",
+            "",
+            " 1.2.3.4",
+            "1.2.3.4 ",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.2.3.4:80",
+            "[::1]:80",
+            "fe80::1%eth0",
+            "example.com",
+            "1.2.3.4, 5.6.7.8",
+            "0.0.0.0",
+            "::",
+            "224.0.0.1",
+            "255.255.255.255",
+            "1.2.3.4\n",
+            "::ffff:0.0.0.0",
         ] {
             assert!(parse_addr(bad.as_bytes()).is_err(), "accepted {bad:?}");
         }

@@ -87,8 +87,7 @@ impl LocalZone {
     /// The civil local time of a stamp.
     pub fn local(&self, stamp: Stamp) -> LocalTime {
         let offset = self.offset_at(stamp.unix_secs);
-        let utc = OffsetDateTime::from_unix_timestamp(stamp.unix_secs)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let utc = OffsetDateTime::from_unix_timestamp(stamp.unix_secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let offset_t = UtcOffset::from_whole_seconds(offset).unwrap_or(UtcOffset::UTC);
         LocalTime { dt: utc.to_offset(offset_t), micros: stamp.micros }
     }

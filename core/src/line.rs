@@ -6,8 +6,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use crate::clock::LocalTime;
 
-const MONTHS: [&str; 12] =
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 // The writer formats every line straight into its sink's buffer with the `push_*` functions
 // (no `format!`, no allocation per line); the `String` functions wrap them for everyone else,
@@ -294,14 +293,7 @@ pub fn push_syslog_head(out: &mut Vec<u8>, pri: u8, t: &LocalTime, hostname: Opt
 }
 
 /// An RFC 3164 syslog message; see [`push_syslog_message`].
-pub fn syslog_message(
-    pri: u8,
-    t: &LocalTime,
-    hostname: Option<&str>,
-    ident: &str,
-    pid: u32,
-    message: &str,
-) -> String {
+pub fn syslog_message(pri: u8, t: &LocalTime, hostname: Option<&str>, ident: &str, pid: u32, message: &str) -> String {
     let mut out = Vec::with_capacity(64 + message.len());
     push_syslog_message(&mut out, pri, t, hostname, ident, pid, message);
     text(out)
@@ -321,15 +313,9 @@ mod tests {
         // 2026-11-21 06:19:22 UTC
         let t = at("Europe/Berlin", 1_795_241_962, 0);
         let addr = "203.0.113.9".parse().unwrap();
-        assert_eq!(
-            spam_line(&t, 527, addr),
-            "2026-11-21 07:19:22 comment id=527 from host=203.0.113.9 marked as spam"
-        );
+        assert_eq!(spam_line(&t, 527, addr), "2026-11-21 07:19:22 comment id=527 from host=203.0.113.9 marked as spam");
         let v6 = "2001:db8::2:1".parse().unwrap();
-        assert_eq!(
-            spam_line(&t, 1, v6),
-            "2026-11-21 07:19:22 comment id=1 from host=2001:db8::2:1 marked as spam"
-        );
+        assert_eq!(spam_line(&t, 1, v6), "2026-11-21 07:19:22 comment id=1 from host=2001:db8::2:1 marked as spam");
     }
 
     proptest::proptest! {

@@ -61,12 +61,7 @@ pub fn sanitize_user_cow(raw: &[u8]) -> Cow<'_, str> {
 }
 
 /// Appends one unit (a character or an escape); false once the cap is reached.
-fn push_unit(
-    out: &mut String,
-    units: &mut usize,
-    space_pending: &mut bool,
-    push: impl FnOnce(&mut String),
-) -> bool {
+fn push_unit(out: &mut String, units: &mut usize, space_pending: &mut bool, push: impl FnOnce(&mut String)) -> bool {
     let needed = if *space_pending { 2 } else { 1 };
     if *units + needed > MAX_USER_CHARS {
         out.push_str(TRUNCATION_MARK);
@@ -132,9 +127,7 @@ pub fn sanitize_ident_host(host: &str) -> Result<String, IdentHostError> {
     if host.len() > 253 {
         return Err(IdentHostError::TooLong);
     }
-    let ok = host
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'));
+    let ok = host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'));
     if !ok {
         return Err(IdentHostError::BadCharacter(host.escape_default().to_string()));
     }

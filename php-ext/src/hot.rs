@@ -37,9 +37,8 @@ fn handler_of(f: FunctionBuilder<'static>) -> Option<RawHandler> {
 /// Adds `banlog_spam()` and `banlog_auth()` to the extension.
 pub fn register(module: ModuleBuilder<'_>) -> ModuleBuilder<'_> {
     let [spam, auth] = api::generated_hooks();
-    let generated = handler_of(spam)
-        .zip(handler_of(auth))
-        .map(|(spam, auth)| GENERATED.get_or_init(|| Generated { spam, auth }));
+    let generated =
+        handler_of(spam).zip(handler_of(auth)).map(|(spam, auth)| GENERATED.get_or_init(|| Generated { spam, auth }));
     if generated.is_none() {
         // Cannot happen with a working ext-php-rs; then the generated handlers serve every call.
         let [spam, auth] = api::generated_hooks();

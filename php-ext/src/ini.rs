@@ -51,12 +51,8 @@ pub struct IniValues {
     pub queue_full_wait_ms: u64,
 }
 
-static VALUES: Mutex<IniValues> = Mutex::new(IniValues {
-    settings: Vec::new(),
-    queue_capacity: 1024,
-    request_wait_ms: 1000,
-    queue_full_wait_ms: 50,
-});
+static VALUES: Mutex<IniValues> =
+    Mutex::new(IniValues { settings: Vec::new(), queue_capacity: 1024, request_wait_ms: 1000, queue_full_wait_ms: 50 });
 /// Bumped on every change, so that the hooks rebuild their defaults only when needed.
 pub static GENERATION: AtomicU64 = AtomicU64::new(1);
 
@@ -96,9 +92,7 @@ pub fn apply(name: &str, value: &[u8]) -> Result<(), String> {
         "queue_full_wait_ms" => v.queue_full_wait_ms = int(0, 10_000)?,
         _ => {
             let key = Settings::KEYS.iter().find(|k| **k == key).ok_or("unknown directive")?;
-            Settings::default()
-                .set(key, &SettingValue::Str(value.to_vec()))
-                .map_err(|e| e.to_string())?;
+            Settings::default().set(key, &SettingValue::Str(value.to_vec())).map_err(|e| e.to_string())?;
             v.settings.retain(|(k, _)| k != key);
             v.settings.push((key, value.to_vec()));
         }

@@ -10,18 +10,11 @@ pub struct Asset {
     pub text: &'static str,
 }
 
-pub const SPAM_FILTER: Asset = Asset {
-    rel: "filter.d/banlog-spam.conf",
-    text: include_str!("../../filters/filter.d/banlog-spam.conf"),
-};
-pub const AUTH_FILTER: Asset = Asset {
-    rel: "filter.d/banlog-auth.conf",
-    text: include_str!("../../filters/filter.d/banlog-auth.conf"),
-};
-pub const JAIL: Asset = Asset {
-    rel: "jail.d/banlog.conf",
-    text: include_str!("../../filters/jail.d/banlog.conf"),
-};
+pub const SPAM_FILTER: Asset =
+    Asset { rel: "filter.d/banlog-spam.conf", text: include_str!("../../filters/filter.d/banlog-spam.conf") };
+pub const AUTH_FILTER: Asset =
+    Asset { rel: "filter.d/banlog-auth.conf", text: include_str!("../../filters/filter.d/banlog-auth.conf") };
+pub const JAIL: Asset = Asset { rel: "jail.d/banlog.conf", text: include_str!("../../filters/jail.d/banlog.conf") };
 
 /// The jails in `jail.d/banlog.conf`.
 pub const JAILS: [&str; 3] = ["banlog-spam", "banlog-auth", "banlog-auth-hard"];
@@ -37,7 +30,9 @@ pub struct Settings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("{what} '{path}' must be an absolute path (fail2ban resolves relative paths against its own working folder)")]
+    #[error(
+        "{what} '{path}' must be an absolute path (fail2ban resolves relative paths against its own working folder)"
+    )]
     NotAbsolute { what: &'static str, path: String },
     #[error("{what} must be one line: it may not contain a line break or a NUL")]
     NotOneLine { what: &'static str },
@@ -90,9 +85,7 @@ fn render_jail(spam: Option<&str>, auth: Option<&str>, enable: &[String]) -> Str
         }
         let key = t.split('=').next().unwrap_or("").trim();
         let replaced = match (section.as_str(), key) {
-            (s, "enabled") if JAILS.contains(&s) => {
-                Some(format!("enabled  = {}", enable.iter().any(|e| e == s)))
-            }
+            (s, "enabled") if JAILS.contains(&s) => Some(format!("enabled  = {}", enable.iter().any(|e| e == s))),
             ("banlog-spam", "logpath") => spam.map(|p| format!("logpath  = {p}")),
             ("banlog-auth" | "banlog-auth-hard", "logpath") => auth.map(|p| format!("logpath  = {p}")),
             // banlog's own auth_log is a plain file: read it by polling or inotify, not from the journal.

@@ -56,10 +56,8 @@ pub fn read_lines(path: &str) -> Result<Vec<String>, String> {
 
 pub fn check_file(m: &Matcher, path: &str, mut each: impl FnMut(Tested)) -> Result<FileReport, String> {
     let lines = read_lines(path)?;
-    let mut jails: BTreeMap<&'static str, FilterReport> = FilterId::ALL
-        .iter()
-        .map(|f| (f.jail(), FilterReport { filter: f.filter(), ..Default::default() }))
-        .collect();
+    let mut jails: BTreeMap<&'static str, FilterReport> =
+        FilterId::ALL.iter().map(|f| (f.jail(), FilterReport { filter: f.filter(), ..Default::default() })).collect();
     let (mut missed, mut unrecognized, mut examples) = (0, 0, Vec::new());
     for line in &lines {
         let lm = m.match_line(line);

@@ -74,11 +74,21 @@ fn php_extension(o: &Options, f: &mut Vec<Finding>) -> Option<serde_json::Value>
     let out = match Command::new(&o.php).args(["-r", code]).output() {
         Ok(out) if out.status.success() => out,
         Ok(out) => {
-            f.push(bad("php extension", Status::Fail, format!("{} failed: {}", o.php, String::from_utf8_lossy(&out.stderr).trim()), "check the PHP installation (php -v)"));
+            f.push(bad(
+                "php extension",
+                Status::Fail,
+                format!("{} failed: {}", o.php, String::from_utf8_lossy(&out.stderr).trim()),
+                "check the PHP installation (php -v)",
+            ));
             return None;
         }
         Err(e) => {
-            f.push(bad("php extension", Status::Fail, format!("cannot run {}: {e}", o.php), "install PHP's command line (apt-get install php8.2-cli) or pass --php PATH"));
+            f.push(bad(
+                "php extension",
+                Status::Fail,
+                format!("cannot run {}: {e}", o.php),
+                "install PHP's command line (apt-get install php8.2-cli) or pass --php PATH",
+            ));
             return None;
         }
     };
@@ -90,7 +100,10 @@ fn php_extension(o: &Options, f: &mut Vec<Finding>) -> Option<serde_json::Value>
         f.push(bad(
             "php extension",
             Status::Warn,
-            format!("the banlog extension is not loaded in {} (the plugin falls back to its slower pure-PHP writer)", o.php),
+            format!(
+                "the banlog extension is not loaded in {} (the plugin falls back to its slower pure-PHP writer)",
+                o.php
+            ),
             "make install-ext, then phpenmod banlog and restart php-fpm; check with php -m | grep banlog",
         ));
         None
@@ -105,7 +118,8 @@ fn ini_value(ini: &serde_json::Value, key: &str) -> Option<String> {
 fn user_ids(user: &str) -> Option<(u32, Vec<u32>)> {
     let run = |flag: &str| Command::new("id").args([flag, user]).output().ok().filter(|o| o.status.success());
     let uid = String::from_utf8_lossy(&run("-u")?.stdout).trim().parse().ok()?;
-    let groups = String::from_utf8_lossy(&run("-G")?.stdout).split_whitespace().filter_map(|g| g.parse().ok()).collect();
+    let groups =
+        String::from_utf8_lossy(&run("-G")?.stdout).split_whitespace().filter_map(|g| g.parse().ok()).collect();
     Some((uid, groups))
 }
 
@@ -120,20 +134,40 @@ fn can_write(meta: &fs::Metadata, uid: u32, groups: &[u32]) -> bool {
 fn writable(path: &str, user: &str) -> Finding {
     const C: &str = "log writable";
     let Some((uid, groups)) = user_ids(user) else {
-        return bad(C, Status::Warn, format!("there is no user '{user}' to check {path} for"), "pass --web-user, the user PHP-FPM or Apache runs as");
+        return bad(
+            C,
+            Status::Warn,
+            format!("there is no user '{user}' to check {path} for"),
+            "pass --web-user, the user PHP-FPM or Apache runs as",
+        );
     };
     let p = Path::new(path);
     match fs::metadata(p) {
         Ok(m) if can_write(&m, uid, &groups) => ok(C, format!("{path} is writable by {user}")),
-        Ok(_) => bad(C, Status::Fail, format!("{path} is not writable by {user}"), format!("chown {user} {path} (or chgrp a group {user} is in, and chmod g+w)")),
+        Ok(_) => bad(
+            C,
+            Status::Fail,
+            format!("{path} is not writable by {user}"),
+            format!("chown {user} {path} (or chgrp a group {user} is in, and chmod g+w)"),
+        ),
         Err(_) => {
             let dir = p.parent().unwrap_or(Path::new("/"));
             match fs::metadata(dir) {
                 Ok(m) if can_write(&m, uid, &groups) && m.mode() & 0o100 != 0 => {
                     ok(C, format!("{path} does not exist yet; {user} can create it in {}", dir.display()))
                 }
-                Ok(_) => bad(C, Status::Fail, format!("{path} does not exist and {user} cannot create it in {}", dir.display()), format!("install -o {user} -m 0640 /dev/null {path}")),
-                Err(_) => bad(C, Status::Fail, format!("the folder {} does not exist", dir.display()), format!("mkdir -p {} and give {user} write access", dir.display())),
+                Ok(_) => bad(
+                    C,
+                    Status::Fail,
+                    format!("{path} does not exist and {user} cannot create it in {}", dir.display()),
+                    format!("install -o {user} -m 0640 /dev/null {path}"),
+                ),
+                Err(_) => bad(
+                    C,
+                    Status::Fail,
+                    format!("the folder {} does not exist", dir.display()),
+                    format!("mkdir -p {} and give {user} write access", dir.display()),
+                ),
             }
         }
     }
@@ -177,7 +211,12 @@ fn installed(dir: &Path, f: &mut Vec<Finding>) {
     }
     let jail = dir.join(assets::JAIL.rel);
     if !jail.exists() {
-        f.push(bad(C, Status::Fail, format!("{} is missing", jail.display()), format!("banlog install --fail2ban-dir {} --spam-log PATH", dir.display())));
+        f.push(bad(
+            C,
+            Status::Fail,
+            format!("{} is missing", jail.display()),
+            format!("banlog install --fail2ban-dir {} --spam-log PATH", dir.display()),
+        ));
     }
 }
 
@@ -185,9 +224,16 @@ fn jails(o: &Options, f: &mut Vec<Finding>) {
     const C: &str = "jails enabled";
     let out = Command::new("fail2ban-client").args(["-c", &o.fail2ban_dir, "status"]).output();
     let text = match out {
-        Err(_) => return f.push(bad(C, Status::Fail, "fail2ban-client is not installed".into(), "apt-get install fail2ban")),
+        Err(_) => {
+            return f.push(bad(C, Status::Fail, "fail2ban-client is not installed".into(), "apt-get install fail2ban"))
+        }
         Ok(o) if !o.status.success() => {
-            return f.push(bad(C, Status::Fail, format!("fail2ban is not running: {}", String::from_utf8_lossy(&o.stderr).trim()), "systemctl start fail2ban (journalctl -u fail2ban says why it stopped)"))
+            return f.push(bad(
+                C,
+                Status::Fail,
+                format!("fail2ban is not running: {}", String::from_utf8_lossy(&o.stderr).trim()),
+                "systemctl start fail2ban (journalctl -u fail2ban says why it stopped)",
+            ))
         }
         Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
     };
@@ -199,7 +245,12 @@ fn jails(o: &Options, f: &mut Vec<Finding>) {
         if list.iter().any(|l| l == j) {
             f.push(ok(C, format!("jail {j} is running")));
         } else {
-            f.push(bad(C, Status::Warn, format!("jail {j} is not running"), format!("set enabled = true in [{j}] of jail.d/banlog.local, then fail2ban-client reload")));
+            f.push(bad(
+                C,
+                Status::Warn,
+                format!("jail {j} is not running"),
+                format!("set enabled = true in [{j}] of jail.d/banlog.local, then fail2ban-client reload"),
+            ));
         }
     }
 }

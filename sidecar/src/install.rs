@@ -53,10 +53,7 @@ pub fn digest(data: &[u8]) -> String {
 }
 
 pub fn read_record(dir: &Path) -> Record {
-    fs::read(dir.join(RECORD))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    fs::read(dir.join(RECORD)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
 /// Writes `data` to `path` atomically with mode 0644 (fail2ban's files are world-readable).
@@ -139,7 +136,8 @@ pub fn install(dir: &Path, files: &[(&str, String)], force: bool) -> Result<Inst
             }
             _ => {
                 if outcome == Outcome::Replaced {
-                    let keep = path.with_file_name(format!("{}.banlog-old", path.file_name().unwrap().to_string_lossy()));
+                    let keep =
+                        path.with_file_name(format!("{}.banlog-old", path.file_name().unwrap().to_string_lossy()));
                     write_atomic(&keep, current.as_deref().unwrap())
                         .map_err(|e| format!("cannot keep the old {} as {}: {e}", path.display(), keep.display()))?;
                 }

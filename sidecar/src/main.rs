@@ -240,7 +240,8 @@ fn cmd_filters(a: FiltersArgs) -> Res {
         Some(dir) => {
             for (rel, text) in files {
                 let p = dir.join(rel);
-                std::fs::create_dir_all(p.parent().unwrap()).map_err(|e| format!("cannot create {}: {e}", p.parent().unwrap().display()))?;
+                std::fs::create_dir_all(p.parent().unwrap())
+                    .map_err(|e| format!("cannot create {}: {e}", p.parent().unwrap().display()))?;
                 install::write_atomic(&p, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
                 println!("wrote {}", p.display());
             }
@@ -262,7 +263,9 @@ fn cmd_install(a: InstallArgs) -> Res {
                 install::Outcome::Updated => "updated",
                 install::Outcome::Unchanged => "unchanged",
                 install::Outcome::Replaced => "replaced (your version is kept as .banlog-old)",
-                install::Outcome::KeptChanged => "KEPT: you changed it; rerun with --force to replace it, or move your changes into a .local file",
+                install::Outcome::KeptChanged => {
+                    "KEPT: you changed it; rerun with --force to replace it, or move your changes into a .local file"
+                }
             };
             println!("{}: {what}", r.path);
         }
@@ -285,7 +288,8 @@ fn cmd_install(a: InstallArgs) -> Res {
                 }
             }
             Err(out) => {
-                done.roll_back().map_err(|e| format!("fail2ban rejected the configuration and the roll-back failed: {e}"))?;
+                done.roll_back()
+                    .map_err(|e| format!("fail2ban rejected the configuration and the roll-back failed: {e}"))?;
                 report["validated"] = false.into();
                 report["error"] = out.clone().into();
                 eprintln!("banlog: fail2ban-client -c {} -t rejected the configuration; every file was put back as it was:\n{out}", a.fail2ban_dir.display());
@@ -307,7 +311,9 @@ fn cmd_install(a: InstallArgs) -> Res {
             Ok(None) => return Err("cannot reload: fail2ban-client is not installed".into()),
             Err(out) => {
                 report["reloaded"] = false.into();
-                eprintln!("banlog: fail2ban-client reload failed (is fail2ban running? systemctl status fail2ban):\n{out}");
+                eprintln!(
+                    "banlog: fail2ban-client reload failed (is fail2ban running? systemctl status fail2ban):\n{out}"
+                );
                 code = 1;
             }
         }
@@ -356,10 +362,12 @@ fn jail_params(jail: &str) -> simulate::JailParams {
 fn cmd_simulate(a: SimulateArgs) -> Res {
     let jails: Vec<FilterId> = match &a.jail {
         None => FilterId::ALL.to_vec(),
-        Some(j) => vec![FilterId::from_jail(j).ok_or_else(|| format!("unknown jail '{j}'; the jails are: {}", assets::JAILS.join(", ")))?],
+        Some(j) => vec![FilterId::from_jail(j)
+            .ok_or_else(|| format!("unknown jail '{j}'; the jails are: {}", assets::JAILS.join(", ")))?],
     };
     let zone = banlog_core::LocalZone::load();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let m = Matcher::new();
     let mut events: BTreeMap<FilterId, (Vec<(i64, String)>, usize)> = BTreeMap::new();
     for log in &a.logs {
@@ -450,4 +458,3 @@ fn decode_hex(h: &str) -> Option<Vec<u8>> {
     }
     (0..h.len()).step_by(2).map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok()).collect()
 }
-

@@ -98,9 +98,8 @@ impl Default for Matcher {
 impl Matcher {
     pub fn new() -> Self {
         let re = |s: &str| Regex::new(&s.replace("<ADDR>", ADDR)).expect("built-in expression");
-        let user_lines = |leads: &[&str]| -> Vec<Regex> {
-            leads.iter().map(|l| re(&format!("^{l} .* from <ADDR>$"))).collect()
-        };
+        let user_lines =
+            |leads: &[&str]| -> Vec<Regex> { leads.iter().map(|l| re(&format!("^{l} .* from <ADDR>$"))).collect() };
         let mut hard = user_lines(&[
             "XML-RPC authentication attempt for unknown user",
             "REST authentication attempt for unknown user",

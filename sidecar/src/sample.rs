@@ -52,10 +52,8 @@ pub fn jails_for(kind: &str) -> Vec<&'static str> {
 pub fn samples(p: &Params) -> Vec<Sample> {
     let t = p.zone.local(p.stamp);
     let ident = ident(&p.site_host);
-    let mut messages: Vec<(String, String)> = AuthKind::ALL
-        .iter()
-        .map(|k| (k.name().to_owned(), auth_message(*k, &p.user, p.addr)))
-        .collect();
+    let mut messages: Vec<(String, String)> =
+        AuthKind::ALL.iter().map(|k| (k.name().to_owned(), auth_message(*k, &p.user, p.addr))).collect();
     messages.push(("spam_mirror".into(), spam_message(p.comment_id, p.addr)));
 
     let mut out = vec![Sample {

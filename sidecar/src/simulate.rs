@@ -53,10 +53,9 @@ pub struct JailResult {
 /// stamp without a year is in the current year, or the previous one if that would put it more
 /// than a day into the future (as fail2ban guesses).
 pub fn unix_time(t: &LineTime, zone: &LocalZone, now: i64) -> i64 {
-    let naive = |year: i32| days_from_civil(year, t.month, t.day) * 86400
-        + t.hour as i64 * 3600
-        + t.minute as i64 * 60
-        + t.second as i64;
+    let naive = |year: i32| {
+        days_from_civil(year, t.month, t.day) * 86400 + t.hour as i64 * 3600 + t.minute as i64 * 60 + t.second as i64
+    };
     let year = t.year.unwrap_or_else(|| civil_year(now));
     let to_utc = |n: i64| match t.offset {
         Some(off) => n - off as i64,
@@ -70,7 +69,13 @@ pub fn unix_time(t: &LineTime, zone: &LocalZone, now: i64) -> i64 {
     u
 }
 
-pub fn simulate(jail: &str, p: JailParams, mut events: Vec<(i64, String)>, undated: usize, zone: &LocalZone) -> JailResult {
+pub fn simulate(
+    jail: &str,
+    p: JailParams,
+    mut events: Vec<(i64, String)>,
+    undated: usize,
+    zone: &LocalZone,
+) -> JailResult {
     events.sort_by_key(|e| e.0); // stable: lines of the same second keep their order
     struct State {
         retry: u32,

@@ -22,18 +22,29 @@ use banlog_runtime::{Event, EventKind, Runtime, RuntimeOptions, Settings};
 const WRITER_BATCH: usize = 512;
 
 fn addrs() -> Vec<IpAddr> {
-    ["203.0.113.9", "198.51.100.23", "192.0.2.200", "2001:db8::1", "2001:db8:85a3::8a2e:370:7334",
-     "203.0.113.77", "198.51.100.4", "2001:db8:ffff::42"]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect()
+    [
+        "203.0.113.9",
+        "198.51.100.23",
+        "192.0.2.200",
+        "2001:db8::1",
+        "2001:db8:85a3::8a2e:370:7334",
+        "203.0.113.77",
+        "198.51.100.4",
+        "2001:db8:ffff::42",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect()
 }
 
 fn spam_events(n: usize, path: &Path) -> (Arc<Settings>, Vec<Event>) {
     let settings = Arc::new(Settings { spam_log: Some(path.to_path_buf()), syslog: false, ..Settings::default() });
     let a = addrs();
     let events = (0..n)
-        .map(|i| Event { stamp: Stamp::now(), kind: EventKind::Spam { comment_id: 1000 + i as u64, addr: a[i % a.len()] } })
+        .map(|i| Event {
+            stamp: Stamp::now(),
+            kind: EventKind::Spam { comment_id: 1000 + i as u64, addr: a[i % a.len()] },
+        })
         .collect();
     (settings, events)
 }
@@ -138,7 +149,11 @@ fn run_ceiling_bufwriter(path: &Path, bytes: &[u8]) -> Duration {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn count_lines(path: &Path) -> usize {

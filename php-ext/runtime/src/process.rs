@@ -70,10 +70,7 @@ pub fn runtime(opts: impl FnOnce(u32) -> RuntimeOptions) -> io::Result<Arc<Runti
 
 /// Runs `f` with this thread's producer, starting the runtime on first use. Err when the writer
 /// thread cannot be started.
-pub fn with_producer<R>(
-    opts: impl FnOnce(u32) -> RuntimeOptions,
-    f: impl FnOnce(&mut Producer) -> R,
-) -> io::Result<R> {
+pub fn with_producer<R>(opts: impl FnOnce(u32) -> RuntimeOptions, f: impl FnOnce(&mut Producer) -> R) -> io::Result<R> {
     PRODUCER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if let Some(p) = slot.as_ref() {

@@ -29,9 +29,15 @@ const MAX_OVERFLOW: usize = 1_000_000;
 const WAKE_EVERY: usize = 256;
 
 pub(crate) enum Msg {
-    Event { producer: u32, event: Event },
+    Event {
+        producer: u32,
+        event: Event,
+    },
     /// The settings of a producer's following events.
-    Settings { producer: u32, settings: Arc<Settings> },
+    Settings {
+        producer: u32,
+        settings: Arc<Settings>,
+    },
     /// Write what is queued, retry failures until the deadline, then end.
     Stop(Instant),
 }
@@ -158,13 +164,7 @@ impl Runtime {
     /// A handle for one calling thread to submit events with.
     pub fn producer(self: &Arc<Self>) -> Producer {
         static NEXT_ID: AtomicU32 = AtomicU32::new(1);
-        Producer {
-            rt: Arc::clone(self),
-            id: NEXT_ID.fetch_add(1, Relaxed),
-            sent: None,
-            unwoken: 0,
-            last_accepted: 0,
-        }
+        Producer { rt: Arc::clone(self), id: NEXT_ID.fetch_add(1, Relaxed), sent: None, unwoken: 0, last_accepted: 0 }
     }
 
     /// Makes the writer look at the queue now.

@@ -29,7 +29,9 @@ pub enum SettingsError {
     WrongType { key: &'static str, expected: &'static str },
     #[error("setting '{key}': the path '{path}' must be absolute")]
     RelativePath { key: &'static str, path: String },
-    #[error("setting '{key}': '{path}' ends in an executable extension; a user name written into it could run as code")]
+    #[error(
+        "setting '{key}': '{path}' ends in an executable extension; a user name written into it could run as code"
+    )]
     ExecutablePath { key: &'static str, path: String },
     #[error("setting '{key}': '{path}' is a file PHP or the web server reads as configuration; a user name written into it could change how the site runs")]
     ConfigPath { key: &'static str, path: String },
@@ -177,23 +179,34 @@ impl Default for Settings {
 /// File name endings a web server may execute. A log path must not end in one: a user name
 /// written into `spam.php` would be code.
 const EXECUTABLE_ENDINGS: &[&str] = &[
-    ".php", ".php3", ".php4", ".php5", ".php7", ".php8", ".pht", ".phtml", ".phar", ".phps",
-    ".inc", ".cgi", ".pl", ".py", ".sh", ".asp", ".aspx", ".jsp", ".shtml", ".htaccess",
+    ".php",
+    ".php3",
+    ".php4",
+    ".php5",
+    ".php7",
+    ".php8",
+    ".pht",
+    ".phtml",
+    ".phar",
+    ".phps",
+    ".inc",
+    ".cgi",
+    ".pl",
+    ".py",
+    ".sh",
+    ".asp",
+    ".aspx",
+    ".jsp",
+    ".shtml",
+    ".htaccess",
 ];
 
 /// Files PHP or a web server reads as configuration, by name.
 const CONFIG_NAMES: &[&str] = &[".htaccess", ".htpasswd", ".user.ini", "php.ini"];
 
 impl Settings {
-    pub const KEYS: [&'static str; 7] = [
-        "spam_log",
-        "syslog",
-        "syslog_facility",
-        "syslog_target",
-        "ident_host",
-        "auth_log",
-        "syslog_spam",
-    ];
+    pub const KEYS: [&'static str; 7] =
+        ["spam_log", "syslog", "syslog_facility", "syslog_target", "ident_host", "auth_log", "syslog_spam"];
 
     /// Applies one setting; on error the settings are unchanged.
     pub fn set(&mut self, key: &str, value: &SettingValue) -> Result<(), SettingsError> {
@@ -204,13 +217,11 @@ impl Settings {
             "syslog_spam" => self.syslog_spam = flag("syslog_spam", value)?,
             "syslog_facility" => {
                 let s = text("syslog_facility", value)?;
-                self.syslog_facility =
-                    Facility::parse(&s).ok_or_else(|| SettingsError::Facility(s.clone()))?;
+                self.syslog_facility = Facility::parse(&s).ok_or_else(|| SettingsError::Facility(s.clone()))?;
             }
             "syslog_target" => {
                 let s = text("syslog_target", value)?;
-                self.syslog_target =
-                    SyslogTarget::parse(&s).ok_or_else(|| SettingsError::Target(s.clone()))?;
+                self.syslog_target = SyslogTarget::parse(&s).ok_or_else(|| SettingsError::Target(s.clone()))?;
             }
             "ident_host" => self.ident_host = sanitize_ident_host(text("ident_host", value)?.trim())?,
             other => return Err(SettingsError::UnknownKey(other.escape_default().to_string())),
@@ -231,8 +242,9 @@ impl Settings {
 
 fn text(key: &'static str, value: &SettingValue) -> Result<String, SettingsError> {
     match value {
-        SettingValue::Str(b) => String::from_utf8(b.clone())
-            .map_err(|_| SettingsError::WrongType { key, expected: "UTF-8 text" }),
+        SettingValue::Str(b) => {
+            String::from_utf8(b.clone()).map_err(|_| SettingsError::WrongType { key, expected: "UTF-8 text" })
+        }
         SettingValue::Null => Ok(String::new()),
         _ => Err(SettingsError::WrongType { key, expected: "a string" }),
     }

@@ -216,13 +216,7 @@ fn open_append(path: &Path) -> io::Result<File> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         other => return other,
     }
-    match OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .mode(CREATE_MODE)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-    {
+    match OpenOptions::new().append(true).create_new(true).mode(CREATE_MODE).custom_flags(libc::O_CLOEXEC).open(path) {
         Ok(f) => {
             // The umask may have taken bits away; the mode is part of the contract.
             f.set_permissions(Permissions::from_mode(CREATE_MODE))?;

@@ -120,9 +120,8 @@ impl Sinks {
                 }
                 if let (Some(i), true) = (r.syslog, s.syslog_spam) {
                     let facility = s.syslog_facility.code();
-                    self.syslogs[i].push(facility, false, &t, &r.ident, pid, |buf| {
-                        push_spam_message(buf, comment_id, addr)
-                    });
+                    self.syslogs[i]
+                        .push(facility, false, &t, &r.ident, pid, |buf| push_spam_message(buf, comment_id, addr));
                     lines += 1;
                 }
             }
@@ -212,8 +211,5 @@ impl Outcome {
 
 /// Seconds since the epoch, for `last_error_at`.
 pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
