@@ -1,5 +1,6 @@
 # banlog: `make` builds, `make test` runs every test, `make demo` shows it working.
-# Each of them installs missing Debian packages first (as root), so a fresh machine needs nothing else.
+# Each of them installs the missing Debian packages it needs first (as root; scripts/deps/<purpose>.txt),
+# so a fresh machine needs nothing else; `make install` installs only what building needs.
 
 # ext-php-rs finds PHP through `php` and `php-config` on PATH (or $PHP / $PHP_CONFIG, full paths).
 PHP_CONFIG ?= php-config8.2
@@ -8,18 +9,32 @@ CARGO      ?= cargo
 EXT_SO     := target/release/libbanlog.so
 SIDECAR    := target/release/banlog
 
-.PHONY: all build deps test test-rust test-integration install install-ext demo bench bench-smoke clean
+.PHONY: all build compile deps deps-test deps-demo deps-bench test lint test-rust test-integration \
+	install install-ext demo bench bench-smoke clean
 
 all: build
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh build test
+deps-demo:
+	@scripts/deps.sh build demo
+deps-bench:
+	@scripts/deps.sh build bench
 
-build: deps
+build: deps compile
+
+compile:
 	$(CARGO) build --release --workspace
 
-# Every test: Rust unit tests, then the integration suite against real PHP, rsyslog and fail2ban.
-test: build test-rust test-integration
+# Every test: the gates (format, lints), Rust unit tests, then the integration suite against real PHP,
+# rsyslog, fail2ban, WordPress and Chromium.
+test: deps-test compile lint test-rust test-integration
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 test-rust:
 	$(CARGO) test --release --workspace
@@ -44,10 +59,10 @@ install-ext: build
 # Benchmarks (bench/run.py; see BENCHMARKS.md): a table, bench/results.json, bench/chart.svg.
 # Run as root on a quiet machine; `make bench-smoke` runs every part in tiny sizes (no timing value).
 # `build` builds the whole workspace, bench/writer (the writer-throughput program) included.
-bench: build
+bench: deps-bench compile
 	BANLOG_EXT=$(CURDIR)/$(EXT_SO) $(PYTHON) bench/run.py $(BENCH_ARGS)
 
-bench-smoke: build
+bench-smoke: deps-bench compile
 	BANLOG_EXT=$(CURDIR)/$(EXT_SO) $(PYTHON) bench/run.py --smoke $(BENCH_ARGS)
 
 clean:
@@ -55,5 +70,5 @@ clean:
 
 # A real WordPress with the plugin and the extension, a spam bot, a password guesser, fail2ban banning both.
 # DEMO_ARGS=--no-wait tears down at the end instead of waiting for Ctrl-C.
-demo: build
+demo: deps-demo compile
 	BANLOG_EXT=$(CURDIR)/$(EXT_SO) $(PYTHON) tests/wp/demo.py $(DEMO_ARGS)
