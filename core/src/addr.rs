@@ -57,7 +57,7 @@ fn plain_ipv4(raw: &[u8]) -> Option<[u8; 4]> {
             if digits == 0 || k == 3 {
                 return None;
             }
-            octets[k] = value as u8;
+            octets[k] = u8::try_from(value).ok()?;
             (k, value, digits) = (k + 1, 0, 0);
         } else {
             let d = b.wrapping_sub(b'0');
@@ -75,7 +75,7 @@ fn plain_ipv4(raw: &[u8]) -> Option<[u8; 4]> {
     if digits == 0 || k != 3 {
         return None;
     }
-    octets[3] = value as u8;
+    octets[3] = u8::try_from(value).ok()?;
     Some(octets)
 }
 

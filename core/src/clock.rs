@@ -27,10 +27,10 @@ impl Stamp {
 impl From<SystemTime> for Stamp {
     fn from(t: SystemTime) -> Self {
         match t.duration_since(UNIX_EPOCH) {
-            Ok(d) => Stamp { unix_secs: d.as_secs() as i64, micros: d.subsec_micros() },
+            Ok(d) => Stamp { unix_secs: i64::try_from(d.as_secs()).unwrap_or(i64::MAX), micros: d.subsec_micros() },
             Err(e) => {
                 let d = e.duration();
-                let mut secs = -(d.as_secs() as i64);
+                let mut secs = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
                 let mut micros = d.subsec_micros();
                 if micros > 0 {
                     secs -= 1;

@@ -119,7 +119,7 @@ pub fn push_spam_time(out: &mut Vec<u8>, t: &LocalTime) {
 /// `YYYY-MM-DD<sep>HH:MM:SS`.
 fn push_date_time(out: &mut Vec<u8>, t: &LocalTime, sep: u8) {
     let d = t.dt;
-    push_u64(out, d.year().clamp(0, 9999) as u64);
+    push_u64(out, u64::from(d.year().clamp(0, 9999).unsigned_abs()));
     out.push(b'-');
     push_2(out, d.month() as u8);
     out.push(b'-');
@@ -369,7 +369,8 @@ mod tests {
     #[test]
     fn every_pattern_of_zero_groups_prints_as_display_does() {
         for mask in 0u32..256 {
-            let groups: [u16; 8] = std::array::from_fn(|i| if mask >> i & 1 == 1 { 0x0a0 + i as u16 } else { 0 });
+            let groups: [u16; 8] =
+                std::array::from_fn(|i| if mask >> i & 1 == 1 { 0x0a0 + u16::try_from(i).unwrap() } else { 0 });
             let addr = IpAddr::from(Ipv6Addr::from(groups));
             let mut out = Vec::new();
             push_addr(&mut out, addr);

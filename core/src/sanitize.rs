@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(out.chars().count(), MAX_USER_CHARS + TRUNCATION_MARK.len());
         let escapes = sanitize_user(&[b'\n'; 1000]);
         assert_eq!(escapes, format!("{}{}", "\\x0a".repeat(MAX_USER_CHARS), TRUNCATION_MARK));
-        assert_eq!(sanitize_user(&vec![b'x'; MAX_USER_CHARS]), "x".repeat(MAX_USER_CHARS));
+        assert_eq!(sanitize_user(&[b'x'; MAX_USER_CHARS]), "x".repeat(MAX_USER_CHARS));
     }
 
     #[test]

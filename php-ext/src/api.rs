@@ -68,16 +68,14 @@ pub fn generated_hooks() -> [FunctionBuilder<'static>; 2] {
 /// What `banlog_spam()` does once its arguments are read.
 pub fn log_spam(comment_id: i64, ip: &[u8]) -> PhpResult<bool> {
     // 0: a comment discarded (by Akismet) before it was stored, so before it had an id.
-    if comment_id < 0 {
+    let Ok(comment_id) = u64::try_from(comment_id) else {
         return Err(value_error(format!(
             "banlog_spam(): Argument #1 ($comment_id) must be a comment id (0 for a comment discarded before it was stored), {comment_id} given"
         )));
-    }
+    };
     let addr =
         parse_addr(ip).map_err(|e| value_error(format!("banlog_spam(): Argument #2 ($ip) is not valid: {e}")))?;
-    Ok(config::with_current(|settings| {
-        settings.wants_spam() && submit(settings, EventKind::Spam { comment_id: comment_id as u64, addr })
-    }))
+    Ok(config::with_current(|settings| settings.wants_spam() && submit(settings, EventKind::Spam { comment_id, addr })))
 }
 
 /// What `banlog_auth()` does once its arguments are read.
@@ -135,7 +133,7 @@ fn setting_value(z: &Zval) -> SettingValue {
 #[php(defaults(timeout_ms = 1000))]
 pub fn banlog_flush(timeout_ms: i64) -> bool {
     match process::existing() {
-        Some(rt) => rt.flush(Duration::from_millis(timeout_ms.clamp(0, 600_000) as u64)),
+        Some(rt) => rt.flush(Duration::from_millis(timeout_ms.clamp(0, 600_000).unsigned_abs())),
         None => true,
     }
 }
@@ -169,7 +167,7 @@ fn stats_array(s: &StatsSnapshot) -> ext_php_rs::error::Result<ZBox<ZendHashTabl
         ("queue_depth", s.queue_depth),
         ("queue_capacity", s.queue_capacity),
     ] {
-        a.insert(k, v as i64)?;
+        a.insert(k, php_int(v))?;
     }
     a.insert("time_zone", s.time_zone.as_str())?;
     let cfg = config::current();
@@ -190,10 +188,10 @@ fn stats_array(s: &StatsSnapshot) -> ext_php_rs::error::Result<ZBox<ZendHashTabl
         e.insert("name", format!("{}:{}", sink.kind, sink.target))?;
         e.insert("kind", sink.kind)?;
         e.insert("target", sink.target.as_str())?;
-        e.insert("written", sink.written as i64)?;
-        e.insert("errors", sink.errors as i64)?;
-        e.insert("pending", sink.pending as i64)?;
-        e.insert("dropped", sink.dropped as i64)?;
+        e.insert("written", php_int(sink.written))?;
+        e.insert("errors", php_int(sink.errors))?;
+        e.insert("pending", php_int(sink.pending))?;
+        e.insert("dropped", php_int(sink.dropped))?;
         match &sink.last_error {
             Some(m) => e.insert("last_error", m.as_str())?,
             None => e.insert("last_error", ())?,
@@ -206,4 +204,9 @@ fn stats_array(s: &StatsSnapshot) -> ext_php_rs::error::Result<ZBox<ZendHashTabl
     }
     a.insert("sinks", sinks)?;
     Ok(a)
+}
+
+/// A counter as a PHP int (PHP has no unsigned integers; a count past i64::MAX shows as i64::MAX).
+fn php_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }

@@ -87,7 +87,7 @@ pub fn apply(name: &str, value: &[u8]) -> Result<(), String> {
     };
     let mut v = VALUES.lock();
     match key {
-        "queue_capacity" => v.queue_capacity = int(1, 1 << 24)? as usize,
+        "queue_capacity" => v.queue_capacity = usize::try_from(int(1, 1 << 24)?).map_err(|e| e.to_string())?,
         "request_wait_ms" => v.request_wait_ms = int(0, 60_000)?,
         "queue_full_wait_ms" => v.queue_full_wait_ms = int(0, 10_000)?,
         _ => {

@@ -356,7 +356,11 @@ fn jail_params(jail: &str) -> simulate::JailParams {
             }
         }
     }
-    simulate::JailParams { maxretry: v["maxretry"] as u32, findtime: v["findtime"], bantime: v["bantime"] }
+    simulate::JailParams {
+        maxretry: u32::try_from(v["maxretry"]).unwrap_or(u32::MAX),
+        findtime: v["findtime"],
+        bantime: v["bantime"],
+    }
 }
 
 fn cmd_simulate(a: SimulateArgs) -> Res {
@@ -366,8 +370,10 @@ fn cmd_simulate(a: SimulateArgs) -> Res {
             .ok_or_else(|| format!("unknown jail '{j}'; the jails are: {}", assets::JAILS.join(", ")))?],
     };
     let zone = banlog_core::LocalZone::load();
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
     let m = Matcher::new();
     let mut events: BTreeMap<FilterId, (Vec<(i64, String)>, usize)> = BTreeMap::new();
     for log in &a.logs {
@@ -453,7 +459,7 @@ fn cmd_sample(a: SampleArgs) -> Res {
 }
 
 fn decode_hex(h: &str) -> Option<Vec<u8>> {
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return None;
     }
     (0..h.len()).step_by(2).map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok()).collect()

@@ -135,7 +135,8 @@ impl Matcher {
     /// does before it applies a filter. A line without a stamp is matched whole.
     pub fn cut_date(&self, line: &str) -> (String, Option<LineTime>) {
         if let Some(c) = self.date_bsd.captures(line) {
-            let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(&c[2])).unwrap() as u8 + 1;
+            // The regex admits only these twelve names.
+            let month = MONTHS.iter().zip(1u8..).find(|(m, _)| m.eq_ignore_ascii_case(&c[2])).map_or(1, |(_, n)| n);
             let t = LineTime {
                 year: c.get(7).map(|y| y.as_str().parse().unwrap()),
                 month,

@@ -197,9 +197,10 @@ fn civil_from_days(z: i64) -> (i32, u8, u8) {
     let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let y = (yoe + era * 400 + if m <= 2 { 1 } else { 0 }) as i32;
+    // In range by construction: d is 1..=31, m 1..=12, and y fits i32 for any i64 day count / 365.
+    let d = u8::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u8::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    let y = i32::try_from(yoe + era * 400 + if m <= 2 { 1 } else { 0 }).unwrap_or(i32::MAX);
     (y, m, d)
 }
 

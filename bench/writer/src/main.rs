@@ -80,7 +80,7 @@ fn run_sinks(zone: &LocalZone, (settings, events): &(Arc<Settings>, Vec<Event>))
             sinks.route(&route, ev);
         }
         let out = sinks.write_pending(Duration::from_millis(500));
-        assert_eq!(out.written as usize, batch.len(), "every line written");
+        assert_eq!(out.written, batch.len() as u64, "every line written");
     }
     t.elapsed()
 }

@@ -43,7 +43,9 @@ impl UserName {
         if name.len() <= INLINE {
             let mut bytes = [0u8; INLINE];
             bytes[..name.len()].copy_from_slice(name.as_bytes());
-            UserName(Repr::Inline { len: name.len() as u8, bytes })
+            #[expect(clippy::cast_possible_truncation, reason = "name.len() <= INLINE, which is below 256")]
+            let len = name.len() as u8;
+            UserName(Repr::Inline { len, bytes })
         } else {
             UserName(Repr::Heap(name.into()))
         }

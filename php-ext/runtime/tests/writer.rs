@@ -9,8 +9,7 @@ use banlog_core::{AuthKind, LocalZone, Stamp};
 use banlog_runtime::{Event, EventKind, Runtime, RuntimeOptions, SettingValue, Settings, Submitted};
 
 fn settings(f: impl FnOnce(&mut Settings)) -> Arc<Settings> {
-    let mut s = Settings::default();
-    s.syslog = false;
+    let mut s = Settings { syslog: false, ..Settings::default() };
     f(&mut s);
     Arc::new(s)
 }

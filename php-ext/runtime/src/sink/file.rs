@@ -197,8 +197,10 @@ fn chunk_end(buf: &[u8], start: usize) -> usize {
 /// Reserves `len` bytes of blocks at `offset` without changing the file's size. Ok(false) when the
 /// file system cannot (then nothing is reserved); Err only for a lack of space.
 fn reserve(file: &File, offset: u64, len: usize) -> Result<bool, io::Error> {
+    let too_far = |_| io::Error::new(io::ErrorKind::InvalidInput, "file offset beyond off_t");
+    let (offset, len) = (libc::off_t::try_from(offset).map_err(too_far)?, libc::off_t::try_from(len).map_err(too_far)?);
     // SAFETY: plain system call on a descriptor this sink owns; no memory is passed.
-    let rc = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset as i64, len as i64) };
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, len) };
     if rc == 0 {
         return Ok(true);
     }
