@@ -1,7 +1,7 @@
 """Generators of hostile input for the fuzz test, and independent oracles for what banlog must write.
 
-The oracles are written from the contract (SPEC §1.3 and the doc comments of core/src/sanitize.rs
-and core/src/addr.rs), not from the code: a test comparing the extension's output with them checks
+The oracles are written from the contract (README.md's "How it behaves" and the doc comments of
+core/src/sanitize.rs and core/src/addr.rs), not from the code: a test comparing the extension's output with them checks
 both the implementation and that the documented rules are the ones in force.
 """
 import ipaddress

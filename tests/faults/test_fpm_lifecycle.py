@@ -3,7 +3,7 @@
 they answered. Client threads fail logins on wp-login.php and post comments a spam filter marks
 as spam, each request from its own loopback address, so every line is traced to its request.
 
-The bar (SPEC §2): every request that got its response has its lines, once: in the spam log, in
+The bar (README.md, "How it behaves"): every request that got its response has its lines, once: in the spam log, in
 the auth_log file and in rsyslog's file. Requests php-fpm cut (a 502) are counted apart: their
 visitor got no answer, and a line of theirs may or may not exist, but never twice.
 """

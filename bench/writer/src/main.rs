@@ -18,7 +18,7 @@ use banlog_runtime::runtime::hostname;
 use banlog_runtime::sink::Sinks;
 use banlog_runtime::{Event, EventKind, Runtime, RuntimeOptions, Settings};
 
-/// What the writer thread takes off the queue at most before one write (runtime/src/writer.rs).
+/// What the writer thread takes off the queue at most before it writes the batch (runtime/src/writer.rs).
 const WRITER_BATCH: usize = 512;
 
 fn addrs() -> Vec<IpAddr> {
@@ -70,7 +70,7 @@ fn auth_events(n: usize, path: &Path) -> (Arc<Settings>, Vec<Event>) {
     (settings, events)
 }
 
-/// The writer's own work, on this thread: format each event into its sink, one write per batch.
+/// The writer's own work, on this thread: format each event into its sink, then write the batch (in chunks of up to 64 KiB).
 fn run_sinks(zone: &LocalZone, (settings, events): &(Arc<Settings>, Vec<Event>)) -> Duration {
     let mut sinks = Sinks::new(zone.clone(), hostname(), std::process::id());
     let t = Instant::now();
