@@ -10,18 +10,20 @@ EXT_SO     := target/release/libbanlog.so
 SIDECAR    := target/release/banlog
 
 .PHONY: all build compile deps deps-test deps-demo deps-bench test lint test-rust test-integration \
-	install install-ext demo bench bench-smoke clean
+	install install-ext dist deps-dist demo bench bench-smoke clean
 
 all: build
 
 deps:
 	@scripts/deps.sh build
 deps-test:
-	@scripts/deps.sh build test
+	@scripts/deps.sh build test dist
 deps-demo:
 	@scripts/deps.sh build demo
 deps-bench:
 	@scripts/deps.sh build bench
+deps-dist:
+	@scripts/deps.sh build dist
 
 build: deps compile
 
@@ -55,6 +57,12 @@ install-ext: build
 	else \
 	  echo "banlog: add 'extension=banlog' to your php.ini"; \
 	fi
+
+# What a server installs, into dist/: php8.2-banlog_<version>_<arch>.deb (the extension, enabled with
+# phpenmod on install), banlog_<version>_<arch>.deb (the command and the fail2ban files) and
+# banlog-plugin-<version>.zip (for wp-admin's "Upload Plugin"). `apt-get install ./dist/*.deb` installs both.
+dist: deps-dist compile
+	scripts/dist.sh dist
 
 # Benchmarks (bench/run.py; see BENCHMARKS.md): a table, bench/results.json, bench/chart.svg.
 # Run as root on a quiet machine; `make bench-smoke` runs every part in tiny sizes (no timing value).
