@@ -8,13 +8,13 @@ whole, the lines the plugin should write were written) is checked, because it is
 import json
 import math
 import os
-import pathlib
 import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from support.paths import ROOT
+
 RESULTS = ROOT / "bench" / "out" / "smoke-results.json"
 CHART = ROOT / "bench" / "out" / "smoke-chart.svg"
 

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from banlogtest import PHP, ROOT
+from support.paths import PHP, ROOT
 
 VERSION = next(l.split('"')[1] for l in (ROOT / "Cargo.toml").read_text().splitlines() if l.startswith("version = "))
 

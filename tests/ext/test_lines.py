@@ -8,7 +8,8 @@ import zoneinfo
 
 import pytest
 
-from banlogtest import PHP, run_php
+from support.paths import PHP
+from support.php import run_php
 
 SPAM_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) comment id=(\d+) from host=(\S+) marked as spam$")
 

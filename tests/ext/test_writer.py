@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from banlogtest import EXT, PHP, run_php
+from support.paths import EXT, PHP
+from support.php import run_php
+from support.rsyslog import Rsyslog
 
 AUTH_EVENTS = {
     "failure": "Authentication failure for admin from 203.0.113.9",
@@ -45,7 +47,6 @@ def test_auth_events_arrive_in_a_real_rsyslog(rsyslog):
 
 
 def test_facility_and_severity_reach_rsyslog(tmp_path):
-    from banlogtest import Rsyslog
     r = Rsyslog(tmp_path / "r", template="pri",
                 template_def='template(name="pri" type="string" string="%syslogfacility-text%.%syslogseverity-text% %msg%\\n")')
     r.start()
@@ -252,7 +253,6 @@ def test_hostile_names_never_carry_another_address(tmp_path):
 
 
 def test_syslog_restart_keeps_what_arrived_meanwhile(tmp_path):
-    from banlogtest import Rsyslog
     r = Rsyslog(tmp_path / "r")
     r.start()
     hs = tmp_path / "hs"

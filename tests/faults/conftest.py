@@ -1,4 +1,4 @@
-"""Fixtures for the fault tests: fail2ban's configuration with this tree's filters, and a recorder
+"""Fixtures for the fault tests: a WordPress stack per module, and a recorder
 for the figures of a run (events sent, lines found, time to recover).
 
 The figures go to `$BANLOG_FAULTS_REPORT` (a JSON file), else to `last-run.json` in pytest's
@@ -7,13 +7,11 @@ temporary directory; a summary is printed at the end of the run. RELIABILITY.md 
 import json
 import os
 import pathlib
-import shutil
-import sys
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import faulthelp  # noqa: E402
+from support.paths import EXT
+from support.wordpress import Stack
 
 _FIGURES = {}
 _REPORT = {"path": None}
@@ -21,27 +19,16 @@ _REPORT = {"path": None}
 
 @pytest.fixture(scope="session")
 def ext_so():
-    assert faulthelp.EXT.is_file(), f"{faulthelp.EXT} is missing: run 'make build' first"
-    return faulthelp.EXT
-
-
-@pytest.fixture(scope="session")
-def f2b_conf(tmp_path_factory):
-    """A copy of /etc/fail2ban with the filters of this tree in filter.d."""
-    conf = faulthelp.copy_fail2ban(tmp_path_factory.mktemp("faults-f2b") / "fail2ban")
-    for f in (faulthelp.FILTERS / "filter.d").glob("*.conf"):
-        shutil.copy(f, conf / "filter.d" / f.name)
-    return conf
+    assert EXT.is_file(), f"{EXT} is missing: run 'make build' first"
+    return EXT
 
 
 @pytest.fixture(scope="module")
 def wp_stack(request, ext_so):
-    """The real WordPress stack of tests/wp/harness.py, one per test module, with the module's
+    """The real WordPress stack (support/wordpress.py), one per test module, with the module's
     `STACK_ARGS` (php-fpm settings) and an rsyslog without rate limit (the tests count every line)."""
-    import harness
-
     kw = dict(getattr(request.module, "STACK_ARGS", {}))
-    s = harness.Stack(log=lambda *a: None, ext=ext_so, rsyslog_class=faulthelp.Rsyslog, **kw)
+    s = Stack(log=lambda *a: None, ext=ext_so, rsyslog_rate_limit=False, **kw)
     s.start()
     s.configure_logging()
     yield s

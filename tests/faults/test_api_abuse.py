@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-import faulthelp
-from faulthelp import php_str
+from support.fail2ban import fail2ban_matches
+from support.php import php_str, run_php_raw
 
 MB = 'str_repeat("A", 1 << 20)'
 BAD_UTF8 = '"\\xff\\xfe\\xc3"'
@@ -149,7 +149,7 @@ AUTH_RE = re.compile(r"^\S+ \S+ wordpress\[\d+\]: Authentication failure for (.*
 def test_api_abuse_gives_clear_errors_or_sanitized_lines(tmp_path, f2b_conf, figures):
     cases = tmp_path / "cases.json"
     cases.write_text(json.dumps([c for c, _ in CASES]))
-    proc = faulthelp.run_php(PROGRAM, args=[tmp_path, cases], ini={"memory_limit": "1G"})
+    proc = run_php_raw(PROGRAM, args=[tmp_path, cases], ini={"memory_limit": "1G"})
     err = proc.stderr.decode(errors="replace")
     assert proc.returncode == 0, f"PHP exited {proc.returncode} in {err.strip().splitlines()[-1:]}"
     assert re.sub(r"case \d+\n", "", err) == "", err  # nothing but our progress marks
@@ -190,9 +190,9 @@ def test_api_abuse_gives_clear_errors_or_sanitized_lines(tmp_path, f2b_conf, fig
     for l in auth:
         m = AUTH_RE.match(l)
         assert m and len(l) < 1000 and m.group(2).startswith("192.0.2."), l
-    got = faulthelp.fail2ban_regex(f2b_conf, tmp_path / "auth.log", "banlog-auth")
+    got = fail2ban_matches(f2b_conf, tmp_path / "auth.log", "banlog-auth")
     assert [ip for ip, _ in got] == [AUTH_RE.match(l).group(2) for l in auth]
-    got = faulthelp.fail2ban_regex(f2b_conf, tmp_path / "spam.log", "banlog-spam")
+    got = fail2ban_matches(f2b_conf, tmp_path / "spam.log", "banlog-spam")
     assert [ip for ip, _ in got] == [SPAM_RE.match(l).group(2) for l in spam]
     figures(spam_lines=len(spam), auth_lines=len(auth), wrong_address_read=0)
 
@@ -212,7 +212,7 @@ ONCE_ACCEPTED = {
 @pytest.mark.parametrize("name", sorted(ONCE_ACCEPTED))
 def test_once_accepted_configure_values_are_refused(tmp_path, name):
     code, why = ONCE_ACCEPTED[name]
-    proc = faulthelp.run_php(
+    proc = run_php_raw(
         f'define("SPAM_DIR", {php_str(tmp_path)});'
         f'try {{ {code}; echo "accepted"; }} catch (ValueError $e) {{ echo "ValueError"; }}')
     assert proc.returncode == 0 and proc.stderr == b""

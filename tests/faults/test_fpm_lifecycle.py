@@ -17,10 +17,11 @@ import time
 
 import pytest
 
-import faulthelp
-import harness
 from faulthelp import LONG
-from wphelp import SYSLOG_RE, new_source
+from support.http import new_source
+from support.waiting import seconds_until
+from support.wordpress import WEB_USER
+from support.wplog import SYSLOG_RE
 
 # Unlimited max_requests unless a test sets it: a reload test should not also be a recycling test.
 # A graceful reload needs process_control_timeout: php-fpm's default (0) sends SIGTERM to busy
@@ -43,7 +44,7 @@ SPAM_HOST_RE = re.compile(r" comment id=\d+ from host=(\S+) marked as spam$")
 def stack(wp_stack):
     logs = wp_stack.workdir / "logs"
     logs.mkdir(exist_ok=True)
-    shutil.chown(logs, harness.WEB_USER, harness.WEB_USER)
+    shutil.chown(logs, WEB_USER, WEB_USER)
     wp_stack.configure_logging()
     # auth lines also to a file: unlike rsyslog's, it is written before the response (the worker's
     # writer thread, waited for at request shutdown), so it can be read the moment a worker dies
@@ -148,7 +149,7 @@ def account(stack, records, tag, wait=10.0):
     file_auth = _auth_lines(stack.auth_log.read_text(errors="replace").splitlines(), tag)
     spam = collections.Counter(m.group(1) for m in map(SPAM_HOST_RE.search, stack.spam_lines())
                                if m and m.group(1) in all_spam)
-    faulthelp.wait_for(lambda: sent_auth <= set(_auth_lines(_syslog_messages(stack), tag)), wait, step=0.1)
+    seconds_until(lambda: sent_auth <= set(_auth_lines(_syslog_messages(stack), tag)), wait, interval=0.1)
     time.sleep(0.3)  # a line twice would be there by now
     syslog_auth = _auth_lines(_syslog_messages(stack), tag)
 

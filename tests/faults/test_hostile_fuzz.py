@@ -16,8 +16,11 @@ import time
 import pytest
 
 import faulthelp
-from faulthelp import LONG, pack_records, php_str
+from faulthelp import LONG, pack_records
 from hostile import AUTH_LEADS, HARD, SOFT, Gen, auth_message
+from support.fail2ban import fail2ban_matches
+from support.php import parse_json_tail, php_str, run_php_raw
+from support.rsyslog import Rsyslog
 
 AUTH_CASES = int(os.environ.get("BANLOG_FUZZ_CASES", 240_000 if LONG else 12_000))
 SPAM_CASES = AUTH_CASES // 2
@@ -92,7 +95,7 @@ def make_cases(seed):
 
 @pytest.fixture
 def syslogd(tmp_path):
-    r = faulthelp.Rsyslog(tmp_path / "rsyslog")
+    r = Rsyslog(tmp_path / "rsyslog", rate_limit=False)
     r.start()
     yield r
     r.stop()
@@ -107,10 +110,10 @@ def test_no_input_makes_fail2ban_read_another_address(tmp_path, f2b_conf, syslog
         [(c["what"].encode(), c["event"].encode(), c["user"], c["ip"], str(c["id"]).encode(), c["ident"].encode())
          for c in cases]))
     auth_log, spam_log, results = tmp_path / "auth.log", tmp_path / "spam.log", tmp_path / "results.txt"
-    proc = faulthelp.run_php(PHP_PROGRAM, args=[case_file, results, auth_log, spam_log, syslogd.socket],
-                             ini={"memory_limit": "1G"})
+    proc = run_php_raw(PHP_PROGRAM, args=[case_file, results, auth_log, spam_log, syslogd.socket],
+                       ini={"memory_limit": "1G"})
     assert proc.returncode == 0 and proc.stderr == b"", (proc.returncode, proc.stderr[-3000:], ctx)
-    stats = faulthelp.parse_json_tail(proc.stdout)
+    stats = parse_json_tail(proc.stdout)
     php_s = time.monotonic() - started
 
     # 1. Each call: true, or a ValueError exactly when the input is invalid.
@@ -158,19 +161,19 @@ def test_no_input_makes_fail2ban_read_another_address(tmp_path, f2b_conf, syslog
     # 3. The real fail2ban-regex with the shipped filters: only the true address, only the meant lines.
     auth_text = [l.decode() for l in auth_lines]
     for mode, meant in (("soft", SOFT), ("hard", HARD), ("aggressive", SOFT | HARD)):
-        got = faulthelp.fail2ban_regex(f2b_conf, auth_log, f"banlog-auth[mode={mode}]")
+        got = fail2ban_matches(f2b_conf, auth_log, f"banlog-auth[mode={mode}]")
         want = [(c["canon"], l) for c, l in zip(auth, auth_text) if c["event"] in meant]
         assert len(got) == len(want), (mode, len(got), len(want), ctx)
         for g, w in zip(got, want):
             assert same(g, w), (mode, g, w, ctx)
-    assert faulthelp.fail2ban_regex(f2b_conf, auth_log, "banlog-spam") == [], ctx
+    assert fail2ban_matches(f2b_conf, auth_log, "banlog-spam") == [], ctx
     spam_text = [l.decode() for l in spam_lines]
     want = [(c["canon"], l) for c, l in zip(spam, spam_text)]
     historic = r"^\s*comment id=\d+ from host=<HOST> marked as spam$"
     for filt in ("banlog-spam", historic):
-        got = faulthelp.fail2ban_regex(f2b_conf, spam_log, filt)
+        got = fail2ban_matches(f2b_conf, spam_log, filt)
         assert len(got) == len(want) and all(same(g, w) for g, w in zip(got, want)), (filt, ctx)
-    assert faulthelp.fail2ban_regex(f2b_conf, spam_log, "banlog-auth[mode=aggressive]") == [], ctx
+    assert fail2ban_matches(f2b_conf, spam_log, "banlog-auth[mode=aggressive]") == [], ctx
 
     # 4. The same events through a real rsyslog (the default production path), then fail2ban.
     expected_msgs = collections.Counter()
@@ -192,7 +195,7 @@ def test_no_input_makes_fail2ban_read_another_address(tmp_path, f2b_conf, syslog
     for filt, pick in (("banlog-auth[mode=soft]", lambda w, e: w == "a" and e in SOFT),
                        ("banlog-auth[mode=hard]", lambda w, e: w == "a" and e in HARD),
                        ("banlog-spam", lambda w, e: w == "s")):
-        got = [(norm(ip), l) for ip, l in faulthelp.fail2ban_regex(f2b_conf, syslogd.out, filt)]
+        got = [(norm(ip), l) for ip, l in fail2ban_matches(f2b_conf, syslogd.out, filt)]
         want = collections.Counter((norm(meaning[m.group(4)][2]), l) for l in got_lines
                                    for m in [SYSLOG_RE.match(l)] if pick(*meaning[m.group(4)][:2]))
         assert collections.Counter(got) == want, (filt, list((collections.Counter(got) - want).items())[:3], ctx)
@@ -208,10 +211,10 @@ def test_no_input_makes_fail2ban_read_another_address(tmp_path, f2b_conf, syslog
 # the bare `wordpress`).
 @pytest.mark.parametrize("host", ["[2001:db8::1]", "example.com:8080"])
 def test_site_host_with_a_colon_through_rsyslog(tmp_path, f2b_conf, syslogd, host):
-    proc = faulthelp.run_php(
+    proc = run_php_raw(
         f'banlog_configure(["syslog_target" => {php_str(syslogd.socket)}, "ident_host" => {php_str(host)}]);'
         'banlog_auth("failure", "admin", "192.0.2.7"); exit(banlog_flush(5000) ? 0 : 3);')
     assert proc.returncode == 0 and proc.stderr == b""
     assert len(syslogd.wait_for(1)) == 1
-    got = faulthelp.fail2ban_regex(f2b_conf, syslogd.out, "banlog-auth")
+    got = fail2ban_matches(f2b_conf, syslogd.out, "banlog-auth")
     assert [ip for ip, _ in got] == ["192.0.2.7"], syslogd.lines()

@@ -14,10 +14,10 @@ import shutil
 import urllib.parse
 
 import pytest
+from support.http import new_source
+from support.php import run_php_raw
+from support.wordpress import ADMIN_PASS, ADMIN_USER, WEB_USER
 
-import faulthelp
-import harness
-from wphelp import new_source
 
 PAGE = "/wp-admin/options-general.php?page=banlog"
 SUB_USER, SUB_PASS = "refusal-sub", "subscriber password 123"
@@ -78,7 +78,7 @@ def env(wp_stack):
     # A directory the web server may write to: a refused path there would be created if taken.
     d = stack.workdir / "refusals"
     d.mkdir(exist_ok=True)
-    shutil.chown(d, harness.WEB_USER, harness.WEB_USER)
+    shutil.chown(d, WEB_USER, WEB_USER)
     return stack, d
 
 
@@ -208,7 +208,7 @@ def test_bad_nonce_is_refused(stack, env, kind, figures):
     elif kind == "other-session":
         # the admin's own nonce from another login, which then logged out
         other = stack.client("127.0.0.1")
-        assert other.login(harness.ADMIN_USER, harness.ADMIN_PASS).status == 302
+        assert other.login(ADMIN_USER, ADMIN_PASS).status == 302
         fields["_wpnonce"] = form(other)["_wpnonce"]
         logout = re.search(r'href="([^"]*wp-login\.php\?action=logout[^"]*)"', other.get(PAGE).text).group(1)
         assert other.get(html.unescape(logout).split(str(stack.port), 1)[-1]).status == 302
@@ -351,7 +351,7 @@ def test_extension_refuses_what_the_page_refuses(ext_so, i, figures):
             "try { banlog_configure([$argv[1] => hex2bin($argv[2])]); echo 'accepted'; }"
             "catch (ValueError $e) { echo 'ValueError: ', $e->getMessage(); }"
             "echo \"\\n\", banlog_stats()['settings'][$argv[1]];")
-    out = faulthelp.run_php(code, args=[key, value.encode().hex()])
+    out = run_php_raw(code, args=[key, value.encode().hex()])
     assert out.returncode == 0 and out.stderr == b"", out
     text, _, kept = out.stdout.decode(errors="replace").rpartition("\n")
     figures(answer=text.replace("\n", "\\n"))

@@ -6,8 +6,10 @@ import socket
 import subprocess
 import threading
 import time
+from support.php import parse_json_tail, popen_php
+from support.procs import stop_process
+from support.waiting import seconds_until
 
-import faulthelp
 
 N = 60
 CAPACITY = 4
@@ -52,8 +54,8 @@ def test_stalled_sink_full_queue_bounded_wait_nothing_lost(tmp_path, figures):
     tx.close()
     ctl = tmp_path / "ctl"
     ctl.mkdir()
-    proc = faulthelp.popen_php(WRITER, args=[path, ctl, N], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               ini={"banlog.queue_capacity": CAPACITY, "banlog.queue_full_wait_ms": FULL_WAIT_MS})
+    proc = popen_php(WRITER, args=[path, ctl, N], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     ini={"banlog.queue_capacity": CAPACITY, "banlog.queue_full_wait_ms": FULL_WAIT_MS})
     got = []
     done = threading.Event()
 
@@ -67,21 +69,21 @@ def test_stalled_sink_full_queue_bounded_wait_nothing_lost(tmp_path, figures):
 
     t = threading.Thread(target=reader)
     try:
-        assert faulthelp.wait_for(lambda: (ctl / "logged").exists() or proc.poll() is not None, 60) is not None
+        assert seconds_until(lambda: (ctl / "logged").exists() or proc.poll() is not None, 60) is not None
         assert proc.poll() is None, proc.communicate()
         t.start()
         t_read = time.monotonic()
         (ctl / "go").touch()
-        arrived = faulthelp.wait_for(lambda: sum(1 for d in got if b"stalled" in d) >= N, 30)
+        arrived = seconds_until(lambda: sum(1 for d in got if b"stalled" in d) >= N, 30)
         out, err = proc.communicate(timeout=60)
     finally:
         done.set()
         if t.is_alive():
             t.join()
-        faulthelp.stop_process(proc)
+        stop_process(proc)
         rx.close()
     assert proc.returncode == 0 and err == b"", (proc.returncode, out, err)
-    rep = faulthelp.parse_json_tail(out)
+    rep = parse_json_tail(out)
     ours = [d.decode() for d in got if b"stalled" in d]
     names = [d.split("Authentication failure for ", 1)[1] for d in ours]
     figures(events_sent=N, datagrams_received=len(ours), lost=N - len(set(names)), queue_capacity=CAPACITY,

@@ -10,7 +10,9 @@ import time
 import pytest
 
 import faulthelp
-from faulthelp import LONG, php_str
+from faulthelp import LONG
+from support.php import parse_json_tail, popen_php
+from support.waiting import seconds_until
 
 WRITERS = 4
 ROTATIONS = 30 if LONG else 10
@@ -44,11 +46,11 @@ def run_rotation(tmp_path, mode):
     stop = tmp_path / "stop"
     conf = logrotate_conf(tmp_path, log, mode)
     state = tmp_path / "logrotate.state"
-    procs = [faulthelp.popen_php(WRITER, args=[log, n + 1, stop], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    procs = [popen_php(WRITER, args=[log, n + 1, stop], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for n in range(WRITERS)]
     rotate_errors = []
     try:
-        assert faulthelp.wait_for(lambda: log.exists() and log.stat().st_size > 0, 10) is not None
+        assert seconds_until(lambda: log.exists() and log.stat().st_size > 0, 10) is not None
         for _ in range(ROTATIONS):
             time.sleep(INTERVAL)
             p = subprocess.run(["logrotate", "-f", "-s", str(state), str(conf)], capture_output=True, text=True)
@@ -64,7 +66,7 @@ def run_rotation(tmp_path, mode):
     reports = []
     for rc, out, err in outs:
         assert rc == 0 and err == b"", (rc, err)
-        reports.append(faulthelp.parse_json_tail(out))
+        reports.append(parse_json_tail(out))
     # oldest first: spam.log.N ... spam.log.1, spam.log
     files = sorted(tmp_path.glob("spam.log.*"), key=lambda p: -int(p.suffix[1:])) + [log]
     ids = collections.Counter()

@@ -13,6 +13,10 @@ import tempfile
 import pytest
 
 import faulthelp
+from support.fail2ban import fail2ban_matches
+from support.php import parse_json_tail, popen_php, run_php_raw
+from support.procs import stop_process
+from support.waiting import seconds_until
 
 N = 300
 SPAM_RE = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d comment id=(\d+) from host=(\S+) marked as spam$")
@@ -50,18 +54,18 @@ echo json_encode(["ok" => $ok, "max_call_ms" => $slow * 1000, "flushed_during_fa
 
 def run_fault(ctl, spam, auth, fix, user=None, n=N):
     """Runs FAULT_WRITER; calls fix() once the events are logged; returns (report, php stderr)."""
-    proc = faulthelp.popen_php(FAULT_WRITER, args=[spam, auth, ctl, n], user=user,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = popen_php(FAULT_WRITER, args=[spam, auth, ctl, n], user=user,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert faulthelp.wait_for(lambda: (ctl / "logged").exists() or proc.poll() is not None, 30) is not None
+        assert seconds_until(lambda: (ctl / "logged").exists() or proc.poll() is not None, 30) is not None
         assert proc.poll() is None, proc.communicate()
         fix()
         (ctl / "fixed").touch()
         out, err = proc.communicate(timeout=60)
     finally:
-        faulthelp.stop_process(proc)
+        stop_process(proc)
     assert proc.returncode == 0, (proc.returncode, err)
-    return faulthelp.parse_json_tail(out), err
+    return parse_json_tail(out), err
 
 
 def check_files(f2b_conf, spam, auth, n, tmp_path):
@@ -80,7 +84,7 @@ def check_files(f2b_conf, spam, auth, n, tmp_path):
             fragments.append(l)
     assert sorted(ids) == list(range(1, n + 1)), ("lost or duplicated", len(ids), sorted(set(range(1, n + 1)) - set(ids))[:5])
     assert len(fragments) <= 1, fragments
-    got = faulthelp.fail2ban_regex(f2b_conf, spam, "banlog-spam")
+    got = fail2ban_matches(f2b_conf, spam, "banlog-spam")
     want = [(f"203.0.113.{1 + i % 200}", l.decode()) for i, l in zip(ids, (l for l in lines if SPAM_RE.match(l)))]
     assert got == want, (len(got), len(want), [g for g, w in zip(got, want) if g != w][:3])
     if auth:
@@ -92,7 +96,7 @@ def check_files(f2b_conf, spam, auth, n, tmp_path):
             assert m.group(2).decode() == f"2001:db8::{int(m.group(1)):x}"
             aids.append(int(m.group(1)))
         assert sorted(aids) == list(range(1, n + 1))
-        got = faulthelp.fail2ban_regex(f2b_conf, auth, "banlog-auth")
+        got = fail2ban_matches(f2b_conf, auth, "banlog-auth")
         assert [ip for ip, _ in got] == [f"2001:db8::{i:x}" for i in aids]
     return fragments
 
@@ -234,19 +238,19 @@ def test_another_process_appends_after_a_torn_line(tmp_path, ctl, f2b_conf, figu
         pad = 4096 - (3 * LINE_LEN + LINE_LEN // 2)
         spam.write_bytes(b"#" * (pad - 1) + b"\n")
         fill(fs)
-        a = faulthelp.popen_php(FAULT_WRITER, args=[spam, "", ctl, N], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        a = popen_php(FAULT_WRITER, args=[spam, "", ctl, N], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            assert faulthelp.wait_for(lambda: (ctl / "logged").exists(), 30) is not None
+            assert seconds_until(lambda: (ctl / "logged").exists(), 30) is not None
             (fs / "filler").unlink()
-            b = faulthelp.run_php('banlog_configure(["spam_log" => $argv[1], "syslog" => false]);'
-                                  'banlog_spam(7, "198.51.100.77"); exit(banlog_flush(5000) ? 0 : 3);', args=[spam])
+            b = run_php_raw('banlog_configure(["spam_log" => $argv[1], "syslog" => false]);'
+                            'banlog_spam(7, "198.51.100.77"); exit(banlog_flush(5000) ? 0 : 3);', args=[spam])
             assert b.returncode == 0 and b.stderr == b""
             (ctl / "fixed").touch()
             out, err = a.communicate(timeout=60)
         finally:
-            faulthelp.stop_process(a)
+            stop_process(a)
         assert a.returncode == 0 and err == b""
-        got = faulthelp.fail2ban_regex(f2b_conf, spam, "banlog-spam")
+        got = fail2ban_matches(f2b_conf, spam, "banlog-spam")
         figures(events_sent=N + 1, lines_matched=len(got), b_line_read=("198.51.100.77" in {ip for ip, _ in got}))
         assert "198.51.100.77" in {ip for ip, _ in got}, spam.read_bytes()[pad:pad + 400]
         assert len(got) == N + 1

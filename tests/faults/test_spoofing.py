@@ -2,7 +2,7 @@
 spoofing over real HTTP, through the plugin's trusted-proxy settings, on both php-fpm masters
 (extension and pure-PHP fallback).
 
-Peers are real: a network namespace of the test's own (faulthelp.PeerNet) carries each peer
+Peers are real: a network namespace of the test's own (support.peernet.PeerNet) carries each peer
 address on its loopback, with an nginx in front of the stack's php-fpm, so REMOTE_ADDR is a trusted
 proxy, an untrusted host, an IPv6 peer or an IPv4 peer seen through a dual-stack socket.
 
@@ -22,9 +22,11 @@ import secrets
 import urllib.parse
 
 import pytest
+from support.fail2ban import fail2ban_matches
+from support.peernet import PeerNet
+from support.waiting import seconds_until
+from support.wplog import SPAM_RE, SYSLOG_RE
 
-import faulthelp
-from wphelp import SPAM_RE, SYSLOG_RE
 
 # Trusted: two IPv4 proxies and two IPv6 proxies (peers or hops in a chain).
 P4, P4B, P4C = "198.51.100.1", "198.51.100.2", "198.51.100.3"
@@ -137,7 +139,7 @@ def _case_ids():
 
 @pytest.fixture(scope="module")
 def peers(wp_stack):
-    net = faulthelp.PeerNet(wp_stack, PEERS).start()
+    net = PeerNet(wp_stack, PEERS).start()
     yield net
     net.stop()
 
@@ -145,7 +147,7 @@ def peers(wp_stack):
 def _requests(stack, case, mode, run):
     """The raw requests of one case: a failed login and a spam comment, with the case's headers."""
     cid, peer, dual, headers, _want = case
-    port = faulthelp.PeerNet.PORTS[(mode, dual)]
+    port = PeerNet.PORTS[(mode, dual)]
     dest = "::1" if ":" in peer else "127.0.0.1"
     user = f"spoof-{run}-{mode[0]}-{cid}"
     marker = f"spoofmark-{run}-{mode[0]}-{cid}"
@@ -198,8 +200,8 @@ def test_spoofing_matrix(wp_stack, peers, f2b_conf, tmp_path, figures):
 
     # The lines of this run: auth lines in rsyslog's file, spam lines by comment id.
     users = {r[3] for r in results}
-    faulthelp.wait_for(lambda: sum(f"unknown user spoof-{run}-" in l for l in stack.rsyslog.lines())
-                       >= sum(1 for r in results if r[2][4] is not None), 10, step=0.1)
+    seconds_until(lambda: sum(f"unknown user spoof-{run}-" in l for l in stack.rsyslog.lines())
+                  >= sum(1 for r in results if r[2][4] is not None), 10, interval=0.1)
     auth = {}
     auth_file = tmp_path / "auth.log"
     with open(auth_file, "w") as out:
@@ -228,8 +230,8 @@ def test_spoofing_matrix(wp_stack, peers, f2b_conf, tmp_path, figures):
                 out.write(line + "\n")
 
     # What fail2ban reads from those lines, with the shipped filters.
-    f2b_auth = faulthelp.fail2ban_regex(f2b_conf, auth_file, str(f2b_conf / "filter.d/banlog-auth.conf"), tz=stack.tz)
-    f2b_spam = faulthelp.fail2ban_regex(f2b_conf, spam_file, str(f2b_conf / "filter.d/banlog-spam.conf"), tz=stack.tz)
+    f2b_auth = fail2ban_matches(f2b_conf, auth_file, str(f2b_conf / "filter.d/banlog-auth.conf"), tz=stack.tz)
+    f2b_spam = fail2ban_matches(f2b_conf, spam_file, str(f2b_conf / "filter.d/banlog-spam.conf"), tz=stack.tz)
     f2b_by_user = {}
     for ip, msg in f2b_auth:
         u = re.search(r"unknown user (\S+) from ", msg).group(1)

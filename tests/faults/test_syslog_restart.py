@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-import faulthelp
 from faulthelp import LONG
+from support.php import parse_json_tail, popen_php
+from support.rsyslog import Rsyslog
+from support.waiting import seconds_until
 
 WRITERS = 2
 OUTAGE = 6.0 if LONG else 3.0
@@ -39,14 +41,14 @@ def test_rsyslog_restart_under_load_loses_only_datagrams_unread_at_the_stop(tmp_
     """Every event sent while rsyslog was down or after it came back arrives, once. The only loss
     allowed is a datagram the kernel had accepted into rsyslog's socket just before the daemon
     exited without reading it (a property of datagram sockets; RELIABILITY.md has the figures)."""
-    r = faulthelp.Rsyslog(tmp_path / "rsyslog")
+    r = Rsyslog(tmp_path / "rsyslog", rate_limit=False)
     r.start()
     stop = tmp_path / "stop"
-    procs = [faulthelp.popen_php(WRITER, args=[r.socket, n + 1, stop], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE) for n in range(WRITERS)]
+    procs = [popen_php(WRITER, args=[r.socket, n + 1, stop], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE) for n in range(WRITERS)]
     polls = []
     try:
-        assert faulthelp.wait_for(lambda: len(r.lines()) > 100, 10) is not None
+        assert seconds_until(lambda: len(r.lines()) > 100, 10) is not None
         time.sleep(1.0)
         t_down = time.time()
         r.stop()
@@ -71,9 +73,9 @@ def test_rsyslog_restart_under_load_loses_only_datagrams_unread_at_the_stop(tmp_
         reports = []
         for out, err, rc in outs:
             assert rc == 0 and err == b"", (rc, err)
-            reports.append(faulthelp.parse_json_tail(out))
+            reports.append(parse_json_tail(out))
         sent = sum(x["sent"] for x in reports)
-        got = faulthelp.wait_for(lambda: len(r.lines()) >= sent, 5)
+        got = seconds_until(lambda: len(r.lines()) >= sent, 5)
         lines = r.lines()
     finally:
         r.stop()

@@ -3,7 +3,6 @@ jails `banlog install` wrote and an iptables action) bans, and the attacker's ne
 dropped. Server and attacker live in two network namespaces this test creates (10.77.0.0/24 exists
 only between them), so nothing touches the host's own network. Needs root (it is, here and in CI)."""
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
@@ -11,17 +10,12 @@ import time
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from f2bhelp import copy_fail2ban, sidecar  # noqa: E402
+from support.fail2ban import copy_fail2ban
+from support.procs import sh, stop_process
+from support.sidecar import sidecar
+from support.waiting import seconds_until
 
 SERVER_IP, ATTACKER_IP = "10.77.0.1", "10.77.0.2"
-
-
-def sh(*args, check=True):
-    p = subprocess.run(list(map(str, args)), capture_output=True, text=True, timeout=60)
-    if check and p.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} exited {p.returncode}: {p.stdout}{p.stderr}")
-    return p
 
 
 @pytest.fixture
@@ -64,15 +58,6 @@ def banned(conf, jail):
     return line.split("Banned IP list:", 1)[1].split()
 
 
-def wait_for(pred, timeout=30.0, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
 def test_extension_lines_get_the_attacker_dropped(netns, tmp_path, php, ext_path):
     srv, atk = netns
     conf = copy_fail2ban(tmp_path / "fail2ban")
@@ -100,12 +85,14 @@ def test_extension_lines_get_the_attacker_dropped(netns, tmp_path, php, ext_path
     f2b = subprocess.Popen(["ip", "netns", "exec", srv, "fail2ban-server", "-f", "-x", "-c", str(conf)],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert wait_for(lambda: sh("fail2ban-client", "-c", conf, "ping", check=False).returncode == 0), \
+        assert seconds_until(lambda: sh("fail2ban-client", "-c", conf, "ping", check=False).returncode == 0,
+                             30, 0.2) is not None, \
             (run / "fail2ban.log").read_text() if (run / "fail2ban.log").exists() else "fail2ban-server did not start"
         jails = sh("fail2ban-client", "-c", conf, "status").stdout
         for j in ("banlog-spam", "banlog-auth", "banlog-auth-hard"):
             assert j in jails, jails
-        assert wait_for(lambda: can_connect(atk), timeout=10), "the attacker cannot reach the server before any ban"
+        assert seconds_until(lambda: can_connect(atk), 10, 0.2) is not None, \
+            "the attacker cannot reach the server before any ban"
 
         def emit(calls):
             php(f"banlog_configure(['spam_log' => '{spam_log}', 'auth_log' => '{auth_log}', 'syslog' => false,"
@@ -121,27 +108,24 @@ def test_extension_lines_get_the_attacker_dropped(netns, tmp_path, php, ext_path
 
         # The fifth bans, and the firewall drops the attacker's next connection.
         emit(f"banlog_spam(104, '{ATTACKER_IP}');")
-        assert wait_for(lambda: ATTACKER_IP in banned(conf, "banlog-spam")), (run / "fail2ban.log").read_text()
+        assert seconds_until(lambda: ATTACKER_IP in banned(conf, "banlog-spam"), 30, 0.2) is not None, \
+            (run / "fail2ban.log").read_text()
         rules = sh("ip", "netns", "exec", srv, "iptables", "-S").stdout
         assert f"-A f2b-banlog-spam -s {ATTACKER_IP}/32 -j DROP" in rules, rules
         assert not can_connect(atk)
 
         sh("fail2ban-client", "-c", conf, "set", "banlog-spam", "unbanip", ATTACKER_IP)
-        assert wait_for(lambda: can_connect(atk), timeout=10)
+        assert seconds_until(lambda: can_connect(atk), 10, 0.2) is not None
 
         # Five failed logins (soft jail, maxretry 5), with a hostile name that names another address.
         emit("".join(f"banlog_auth('failure', \"admin from 10.77.0.1\\r\\nx\", '{ATTACKER_IP}');" for _ in range(5)))
         assert len(auth_log.read_text().splitlines()) == 5
-        assert wait_for(lambda: ATTACKER_IP in banned(conf, "banlog-auth")), (run / "fail2ban.log").read_text()
+        assert seconds_until(lambda: ATTACKER_IP in banned(conf, "banlog-auth"), 30, 0.2) is not None, \
+            (run / "fail2ban.log").read_text()
         assert banned(conf, "banlog-auth-hard") == []
         assert SERVER_IP not in banned(conf, "banlog-auth")
         assert not can_connect(atk)
     finally:
         sh("fail2ban-client", "-c", conf, "stop", check=False)
-        web.terminate()
-        for p in (f2b, web):
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_process(web, 15)
+        stop_process(f2b, 15, sig=None)  # `fail2ban-client stop` asked it already

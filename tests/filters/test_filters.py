@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from f2bhelp import FILTERS, JAIL_FILTERS, fail2ban_regex, samples
+from support.fail2ban import JAIL_FILTERS, fail2ban_regex
+from support.paths import FILTERS
+from support.sidecar import samples
 
 HOSTILE_USERS = {
     "plain": b"admin",

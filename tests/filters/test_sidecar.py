@@ -2,14 +2,13 @@
 fail2ban-client -t and respects the admin's changes, simulate counts like a jail, --help documents."""
 import collections
 import json
-import pathlib
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from f2bhelp import FILTERS, JAIL_FILTERS, copy_fail2ban, fail2ban_regex, samples, sidecar  # noqa: E402
+from support.fail2ban import JAIL_FILTERS, copy_fail2ban, fail2ban_regex
+from support.paths import FILTERS
+from support.sidecar import samples, sidecar
 
 T0 = 1795245562  # 2026-11-21 07:19:22 UTC
 

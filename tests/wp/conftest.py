@@ -1,17 +1,32 @@
-"""Fixtures of the WordPress end-to-end suite: one real stack per session (see harness.py)."""
-import pathlib
-import sys
-
+"""Fixtures of the WordPress end-to-end suite: one real stack per session (see support/wordpress.py)."""
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import harness  # noqa: E402
-from wphelp import Site, new_source  # noqa: E402
+from support.http import new_source
+from support.paths import EXT
+from support.wordpress import Stack
+
+
+class Site:
+    """The stack as seen through one of the two php-fpm masters."""
+
+    def __init__(self, stack, mode):
+        self.stack = stack
+        self.mode = mode
+        self.fallback = mode == "fallback"
+
+    def client(self, source=None, ipv6=False):
+        return self.stack.client(source or new_source(), fallback=self.fallback, ipv6=ipv6)
+
+    def admin(self):
+        c = self.client("127.0.0.1")
+        c.cookies = dict(self.stack.admin.cookies)
+        return c
+
 
 @pytest.fixture(scope="session")
 def stack():
-    assert harness.EXT.is_file(), f"{harness.EXT} is missing: run 'make build' first"
-    s = harness.Stack(log=lambda *a: None)
+    assert EXT.is_file(), f"{EXT} is missing: run 'make build' first"
+    s = Stack(log=lambda *a: None)
     s.start()
     s.configure_logging()
     s.create_app_password()

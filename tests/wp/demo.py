@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """`make demo`: a real WordPress with banlog, a spam bot, a password guesser, and fail2ban banning both.
 
-Brings up the stack of tests/wp/harness.py (MariaDB, php-fpm with the banlog extension, nginx,
-Debian's WordPress, a private rsyslog) and banstage.py (fail2ban-server and the attackers in two
+Brings up the stack of tests/support/wordpress.py (MariaDB, php-fpm with the banlog extension, nginx,
+Debian's WordPress, a private rsyslog) and support/banstage.py (fail2ban-server and the attackers in two
 network namespaces), shows every line as it is written, then the bans. Ctrl-C tears everything down.
 Options: --no-wait (tear down at the end instead of waiting for Ctrl-C).
 """
@@ -13,9 +13,12 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import harness  # noqa: E402
-from banstage import BanStage  # noqa: E402
+# tests/ on sys.path for `support` (tests/conftest.py does it under pytest; this runs without it)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from support.banstage import BanStage  # noqa: E402
+from support.paths import EXT  # noqa: E402
+from support.waiting import wait_for  # noqa: E402
+from support.wordpress import ADMIN_PASS, ADMIN_USER, Stack  # noqa: E402
 
 BOLD, DIM, RED, GREEN, YELLOW, RESET = ("\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[33m", "\033[0m") \
     if sys.stdout.isatty() else ("",) * 6
@@ -52,18 +55,18 @@ def main():
     if os.geteuid() != 0:
         say("make demo needs root (network namespaces, fail2ban, php-fpm as www-data): sudo make demo")
         return 2
-    if not harness.EXT.is_file():
-        say(f"{harness.EXT} is missing: run 'make build' first")
+    if not EXT.is_file():
+        say(f"{EXT} is missing: run 'make build' first")
         return 2
     signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     say(f"{BOLD}banlog demo{RESET}: bringing up MariaDB, php-fpm 8.2 with the banlog extension, nginx, WordPress, rsyslog…")
-    stack = harness.Stack(log=lambda *a: None)
+    stack = Stack(log=lambda *a: None)
     stage = None
     tails = []
     try:
         stack.start()
         stack.configure_logging()
-        say(f"  WordPress {GREEN}{stack.url}/{RESET}  (admin: {harness.ADMIN_USER} / {harness.ADMIN_PASS})")
+        say(f"  WordPress {GREEN}{stack.url}/{RESET}  (admin: {ADMIN_USER} / {ADMIN_PASS})")
         say(f"  spam log  {stack.spam_log}")
         say(f"  auth log  {stack.rsyslog.out}  (a private rsyslog; ident wordpress(<site host>))")
         say("Starting fail2ban-server with banlog's jails, in a network namespace with the attackers…")
@@ -82,7 +85,7 @@ def main():
             time.sleep(0.6)
             if stage.spam_bot in stage.banned("banlog-spam"):
                 break
-        harness.wait_for(lambda: stage.spam_bot in stage.banned("banlog-spam"), 30, interval=0.3, what="spam ban")
+        wait_for(lambda: stage.spam_bot in stage.banned("banlog-spam"), 30, interval=0.3, what="spam ban")
         time.sleep(0.5)
         say(f"  {GREEN}fail2ban banned the spam bot {stage.spam_bot} (jail banlog-spam).{RESET}")
         r = stage.attack(stage.spam_bot, "spam", 1)[0]
@@ -96,7 +99,7 @@ def main():
             time.sleep(0.6)
             if stage.guesser in stage.banned("banlog-auth"):
                 break
-        harness.wait_for(lambda: stage.guesser in stage.banned("banlog-auth"), 30, interval=0.3, what="auth ban")
+        wait_for(lambda: stage.guesser in stage.banned("banlog-auth"), 30, interval=0.3, what="auth ban")
         time.sleep(0.5)
         say(f"  {GREEN}fail2ban banned the password guesser {stage.guesser} (jail banlog-auth).{RESET}")
         r = stage.attack(stage.guesser, "multicall", 1)[0]
@@ -112,7 +115,7 @@ def main():
         say()
         if wait:
             say(f"Open {stack.url}/wp-admin/options-general.php?page=banlog in a browser on this machine "
-                f"({harness.ADMIN_USER} / {harness.ADMIN_PASS}) to see the status panel.")
+                f"({ADMIN_USER} / {ADMIN_PASS}) to see the status panel.")
             say("Press Ctrl-C to stop and tear everything down.")
             while True:
                 time.sleep(3600)

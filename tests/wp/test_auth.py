@@ -4,7 +4,8 @@ import base64
 
 import pytest
 
-from wphelp import SYSLOG_RE, auth_messages, new_source
+from support.http import new_source
+from support.wplog import SYSLOG_RE, auth_messages
 
 ADMIN = "admin"
 

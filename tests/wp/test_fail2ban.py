@@ -2,8 +2,8 @@
 password guesser that attacked the real WordPress, and their next connection is dropped."""
 import pytest
 
-import harness
-from banstage import BanStage
+from support.banstage import BanStage
+from support.waiting import wait_for
 
 
 @pytest.fixture
@@ -24,19 +24,19 @@ def test_spam_bot_and_password_guesser_are_banned(stage, stack):
     assert stage.spam_bot not in stage.banned("banlog-spam")
     # The fifth comment bans; the firewall drops the bot's next connection.
     assert stage.attack(stage.spam_bot, "spam", 1) == [302]
-    harness.wait_for(lambda: stage.spam_bot in stage.banned("banlog-spam"), 30, interval=0.3,
-                     what="spam ban")
+    wait_for(lambda: stage.spam_bot in stage.banned("banlog-spam"), 30, interval=0.3,
+             what="spam ban")
     # (The ban action may still be working through earlier bans of the session.)
-    harness.wait_for(lambda: f"-s {stage.spam_bot}/32 -j DROP" in stage.firewall(), 30, interval=0.3,
-                     what="firewall rule")
+    wait_for(lambda: f"-s {stage.spam_bot}/32 -j DROP" in stage.firewall(), 30, interval=0.3,
+             what="firewall rule")
     assert not stage.reachable(stage.spam_bot)
 
     # The guesser: five wrong passwords on wp-login.php (soft jail, maxretry 5).
     assert stage.reachable(stage.guesser)
     assert stage.attack(stage.guesser, "login", 5) == [200] * 5
-    harness.wait_for(lambda: stage.guesser in stage.banned("banlog-auth"), 30, interval=0.3, what="auth ban")
-    harness.wait_for(lambda: f"-s {stage.guesser}/32 -j DROP" in stage.firewall(), 30, interval=0.3,
-                     what="firewall rule")
+    wait_for(lambda: stage.guesser in stage.banned("banlog-auth"), 30, interval=0.3, what="auth ban")
+    wait_for(lambda: f"-s {stage.guesser}/32 -j DROP" in stage.firewall(), 30, interval=0.3,
+             what="firewall rule")
     assert not stage.reachable(stage.guesser)
     assert stage.guesser not in stage.banned("banlog-auth-hard")  # wrong passwords are soft failures
     # Nobody innocent was banned: not the server, not the admin's address. (Earlier tests of the

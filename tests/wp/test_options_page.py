@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-import harness
-from wphelp import new_source
+from support.http import new_source
+from support.waiting import wait_for
+from support.wordpress import ADMIN_PASS, ADMIN_USER
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -38,7 +39,7 @@ def _login(browser, stack, user, password):
     browser.delete_all_cookies()
     browser.get(stack.url + "/wp-login.php")
     _fill_login_form(browser, user, password)
-    harness.wait_for(lambda: "/wp-admin/" in browser.current_url, 30, what="dashboard")
+    wait_for(lambda: "/wp-admin/" in browser.current_url, 30, what="dashboard")
 
 
 def _fill_login_form(browser, user, password):
@@ -75,14 +76,14 @@ def _submit(browser):
         except WebDriverException:  # stale, or "node does not belong to the document"
             return True
 
-    harness.wait_for(replaced, 30, what="the page after saving")
+    wait_for(replaced, 30, what="the page after saving")
 
 
 def test_options_page(browser, stack):
     from selenium.webdriver.common.by import By
 
     stack.configure_logging()
-    _login(browser, stack, harness.ADMIN_USER, harness.ADMIN_PASS)
+    _login(browser, stack, ADMIN_USER, ADMIN_PASS)
     browser.get(stack.url + "/wp-admin/options-general.php?page=banlog")
     assert browser.find_element(By.CSS_SELECTOR, "#banlog-settings h1").text == "banlog"
     # The status panel: the extension is loaded in this php-fpm, with its version and counters.
@@ -97,7 +98,7 @@ def test_options_page(browser, stack):
     f.clear()
     f.send_keys(new_path)
     _submit(browser)
-    harness.wait_for(lambda: "settings-updated=true" in browser.current_url, 30, what="saved")
+    wait_for(lambda: "settings-updated=true" in browser.current_url, 30, what="saved")
     assert _field(browser, "spam_log").get_attribute("value") == new_path
     assert json.loads(stack.php_eval("echo json_encode(get_option('banlog_options'));"))["spam_log"] == new_path
     jail = browser.find_element(By.ID, "banlog-jail-snippet").get_attribute("value")
@@ -114,7 +115,7 @@ def test_options_page(browser, stack):
         f.clear()
         f.send_keys(bad)
         _submit(browser)
-        harness.wait_for(lambda: "settings-updated" in browser.current_url, 30, what="saved")
+        wait_for(lambda: "settings-updated" in browser.current_url, 30, what="saved")
         notices = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".notice-error, .error"))
         assert message in notices, (bad, notices)
         assert _field(browser, "spam_log").get_attribute("value") == new_path
@@ -124,7 +125,7 @@ def test_options_page(browser, stack):
     f.clear()
     f.send_keys(str(stack.spam_log))
     _submit(browser)
-    harness.wait_for(lambda: "settings-updated=true" in browser.current_url, 30, what="saved")
+    wait_for(lambda: "settings-updated=true" in browser.current_url, 30, what="saved")
     stack.client(new_source()).post_comment(1, "S", "s@example.com", "make the log exist FILTER-SPAM")
     browser.refresh()
     warning = browser.find_element(By.ID, "banlog-exposure").text
@@ -136,11 +137,11 @@ def test_fallback_status_panel(browser, stack):
     from selenium.webdriver.common.by import By
 
     # The same site through the php-fpm without the extension.
-    _login(browser, stack, harness.ADMIN_USER, harness.ADMIN_PASS)
+    _login(browser, stack, ADMIN_USER, ADMIN_PASS)
     browser.get(f"http://127.0.0.1:{stack.fallback_port}/wp-admin/options-general.php?page=banlog")
     if "/wp-login.php" in browser.current_url:  # cookies are per host:port for the browser
-        _fill_login_form(browser, harness.ADMIN_USER, harness.ADMIN_PASS)
-        harness.wait_for(lambda: "page=banlog" in browser.current_url, 30, what="options page")
+        _fill_login_form(browser, ADMIN_USER, ADMIN_PASS)
+        wait_for(lambda: "page=banlog" in browser.current_url, 30, what="options page")
     assert "fallback mode" in browser.find_element(By.ID, "banlog-mode").text
 
 

@@ -9,9 +9,10 @@ import subprocess
 
 import pytest
 
-import harness
+from support.paths import EXT, PLUGIN_SRC, ROOT
+from support.wordpress import DEFAULT_TZ
 
-PLUGIN = harness.PLUGIN_SRC
+PLUGIN = PLUGIN_SRC
 
 NAMES = [
     "admin", "j\u00f6rg", "user@example.com", "", " ", "a\r\nb", "\x1b[31mred", "nul\x00x",
@@ -75,8 +76,8 @@ def run_both(tmp_path, rsyslog_socket):
     }
     (tmp_path / "in.json").write_text(json.dumps(inp))
     (tmp_path / "t.php").write_text("<?php\n" + SCRIPT)
-    env = dict(os.environ, TZ=harness.DEFAULT_TZ)
-    r = subprocess.run(["php8.2", "-n", "-d", f"extension={harness.EXT}", "-d", "display_errors=stderr",
+    env = dict(os.environ, TZ=DEFAULT_TZ)
+    r = subprocess.run(["php8.2", "-n", "-d", f"extension={EXT}", "-d", "display_errors=stderr",
                         "-d", "error_reporting=-1", str(tmp_path / "t.php"), str(PLUGIN), str(tmp_path / "in.json")],
                        capture_output=True, env=env, timeout=120)
     assert r.returncode == 0 and not r.stderr, r.stderr.decode(errors="replace")
@@ -167,7 +168,7 @@ def test_plugin_ships_the_filters_and_jails_of_filters_dir():
     filters/jail.d/banlog.conf: both must stay in step with the canonical files."""
     import configparser
 
-    for f in (harness.ROOT / "filters/filter.d").glob("banlog-*.conf"):
+    for f in (ROOT / "filters/filter.d").glob("banlog-*.conf"):
         assert (PLUGIN / "fail2ban" / f.name).read_bytes() == f.read_bytes(), f"wp-plugin copy of {f.name} is stale"
     code = ("define('ABSPATH', '/'); define('BANLOG_PLUGIN_FILE', $argv[1] . '/banlog.php');"
             "require $argv[1] . '/includes/class-banlog-admin.php';"
@@ -177,7 +178,7 @@ def test_plugin_ships_the_filters_and_jails_of_filters_dir():
     ours = configparser.ConfigParser(interpolation=None)
     ours.read_string(r.stdout)
     canon = configparser.ConfigParser(interpolation=None)
-    canon.read(harness.ROOT / "filters/jail.d/banlog.conf")
+    canon.read(ROOT / "filters/jail.d/banlog.conf")
     assert set(ours.sections()) == set(canon.sections())
     for jail in canon.sections():
         for key in ("filter", "port", "maxretry", "findtime", "bantime"):

@@ -2,7 +2,7 @@
 xgettext) and must hold every translatable string the code has today."""
 import subprocess
 
-from banlogtest import ROOT
+from support.paths import ROOT
 
 POT = ROOT / "wp-plugin/banlog/languages/banlog.pot"
 

@@ -5,8 +5,9 @@ import secrets
 
 import pytest
 
-import harness
-from wphelp import auth_messages, check_spam_line, new_source, spam_lines_for, wait_spam
+from support.http import new_source
+from support.waiting import wait_for
+from support.wplog import auth_messages, check_spam_line, spam_lines_for, wait_spam
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def _fail_login(stack, source, headers, fallback=False, ipv6=False):
 def _logged_addr(stack, user):
     def find():
         return [l for l in stack.rsyslog.lines() if f"unknown user {user} from " in l]
-    harness.wait_for(find, 5, what=f"line for {user}")
+    wait_for(find, 5, what=f"line for {user}")
     lines = find()
     assert len(lines) == 1, lines
     return lines[0].rsplit(" from ", 1)[1]

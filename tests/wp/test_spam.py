@@ -6,8 +6,9 @@ import json
 import re
 import secrets
 
-import harness
-from wphelp import check_spam_line, new_source, spam_lines_for, wait_spam
+from support.http import new_source
+from support.waiting import wait_for
+from support.wplog import check_spam_line, spam_lines_for, wait_spam
 
 
 def post_comment(site, source, content_tag=""):
@@ -144,8 +145,8 @@ def test_akismet_spam_and_discard(site, stack):
         c = site.client(s2)
         r = c.post_comment(1, "Discard me", "d@example.com", f"AKISMET-DISCARD {s2}")
         assert r.status == 302, r.status
-        harness.wait_for(lambda: any(l.endswith(f"host={s2} marked as spam") for l in spam_lines_for(stack, 0)),
-                         5, what="discard line")
+        wait_for(lambda: any(l.endswith(f"host={s2} marked as spam") for l in spam_lines_for(stack, 0)),
+                 5, what="discard line")
         lines = [l for l in wait_spam(stack, 0) if l.endswith(f"host={s2} marked as spam")]
         assert len(lines) == 1, lines
         check_spam_line(lines[0], 0, s2)
