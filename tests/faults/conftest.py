@@ -10,7 +10,6 @@ import pathlib
 
 import pytest
 
-from support.paths import EXT
 from support.wordpress import Stack
 
 _FIGURES = {}
@@ -18,9 +17,9 @@ _REPORT = {"path": None}
 
 
 @pytest.fixture(scope="session")
-def ext_so():
-    assert EXT.is_file(), f"{EXT} is missing: run 'make build' first"
-    return EXT
+def ext_so(ext_path):
+    """The built extension (tests/conftest.py's ext_path, under the name these tests use)."""
+    return ext_path
 
 
 @pytest.fixture(scope="module")

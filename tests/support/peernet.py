@@ -3,11 +3,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from . import wpconf
 from .paths import NGINX
 from .procs import stop_process
+from .waiting import wait_for
 
 
 # Sends raw HTTP/1.1 requests (exact header lines, duplicates included) from chosen source
@@ -93,11 +93,13 @@ class PeerNet:
         probe = [{"source": "127.0.0.1", "dest": "127.0.0.1", "port": p, "body": "",
                   "head": f"GET /wp-login.php HTTP/1.1\r\nHost: {s.host_header}\r\nConnection: close\r\n\r\n"}
                  for p in self.PORTS.values()]
-        deadline = time.monotonic() + 30
-        while self.run(probe) != [200] * len(probe):
+        def up():
             assert self.nginx.poll() is None, (d / "nginx.out").read_text()
-            assert time.monotonic() < deadline, "nginx in the peer namespace does not answer"
-            time.sleep(0.2)
+            return self.run(probe) == [200] * len(probe)
+        try:
+            wait_for(up, 30, interval=0.2)
+        except TimeoutError:
+            raise AssertionError("nginx in the peer namespace does not answer") from None
 
     def run(self, requests):
         """Sends the requests (dicts for _RAW_CLIENT) one after another; returns their statuses."""
