@@ -110,8 +110,10 @@ def test_extension_lines_get_the_attacker_dropped(netns, tmp_path, php, ext_path
         emit(f"banlog_spam(104, '{ATTACKER_IP}');")
         assert seconds_until(lambda: ATTACKER_IP in banned(conf, "banlog-spam"), 30, 0.2) is not None, \
             (run / "fail2ban.log").read_text()
-        rules = sh("ip", "netns", "exec", srv, "iptables", "-S").stdout
-        assert f"-A f2b-banlog-spam -s {ATTACKER_IP}/32 -j DROP" in rules, rules
+        # fail2ban lists the ban before its action has added the rule: wait for the rule too.
+        rule = f"-A f2b-banlog-spam -s {ATTACKER_IP}/32 -j DROP"
+        firewall = lambda: sh("ip", "netns", "exec", srv, "iptables", "-S").stdout  # noqa: E731
+        assert seconds_until(lambda: rule in firewall(), 30, 0.2) is not None, firewall()
         assert not can_connect(atk)
 
         sh("fail2ban-client", "-c", conf, "set", "banlog-spam", "unbanip", ATTACKER_IP)
