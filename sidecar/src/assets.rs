@@ -10,11 +10,17 @@ pub struct Asset {
     pub text: &'static str,
 }
 
+/// What both filters include (`[INCLUDES] before = banlog-common.conf`): the ident and the prefixes.
+pub const COMMON_FILTER: Asset =
+    Asset { rel: "filter.d/banlog-common.conf", text: include_str!("../../filters/filter.d/banlog-common.conf") };
 pub const SPAM_FILTER: Asset =
     Asset { rel: "filter.d/banlog-spam.conf", text: include_str!("../../filters/filter.d/banlog-spam.conf") };
 pub const AUTH_FILTER: Asset =
     Asset { rel: "filter.d/banlog-auth.conf", text: include_str!("../../filters/filter.d/banlog-auth.conf") };
 pub const JAIL: Asset = Asset { rel: "jail.d/banlog.conf", text: include_str!("../../filters/jail.d/banlog.conf") };
+
+/// The filter files, the include first (fail2ban reads it whenever it reads a filter).
+pub const FILTERS: [Asset; 3] = [COMMON_FILTER, SPAM_FILTER, AUTH_FILTER];
 
 /// The jails in `jail.d/banlog.conf`.
 pub const JAILS: [&str; 3] = ["banlog-spam", "banlog-auth", "banlog-auth-hard"];
@@ -60,11 +66,9 @@ pub fn render(settings: &Settings) -> Result<Vec<(&'static str, String)>, Render
     }
     let spam = settings.spam_log.as_deref().map(|p| check_path("the spam log path", p)).transpose()?;
     let auth = settings.auth_log.as_deref().map(|p| check_path("the auth log path", p)).transpose()?;
-    Ok(vec![
-        (SPAM_FILTER.rel, SPAM_FILTER.text.to_owned()),
-        (AUTH_FILTER.rel, AUTH_FILTER.text.to_owned()),
-        (JAIL.rel, render_jail(spam.as_deref(), auth.as_deref(), &settings.enable)),
-    ])
+    let mut files: Vec<(&'static str, String)> = FILTERS.iter().map(|a| (a.rel, a.text.to_owned())).collect();
+    files.push((JAIL.rel, render_jail(spam.as_deref(), auth.as_deref(), &settings.enable)));
+    Ok(files)
 }
 
 /// Rewrites `enabled`, `logpath` and `backend` inside the banlog sections of the shipped jail file;
@@ -111,7 +115,7 @@ mod tests {
             enable: vec!["banlog-spam".into(), "banlog-auth-hard".into()],
         })
         .unwrap();
-        let jail = &files[2].1;
+        let jail = &files[3].1;
         assert!(jail.contains("logpath  = /srv/wp/100%%/spam.log\n"));
         assert_eq!(jail.matches("logpath  = /var/log/wp-auth.log\n").count(), 2);
         assert_eq!(jail.matches("backend  = auto\n").count(), 3);

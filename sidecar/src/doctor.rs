@@ -200,7 +200,7 @@ fn time_zone(path: &str) -> Finding {
 
 fn installed(dir: &Path, f: &mut Vec<Finding>) {
     const C: &str = "filters installed";
-    for a in [assets::SPAM_FILTER, assets::AUTH_FILTER] {
+    for a in assets::FILTERS {
         let p = dir.join(a.rel);
         match fs::read_to_string(&p) {
             Ok(t) if t == a.text => f.push(ok(C, format!("{} is the shipped filter", p.display()))),

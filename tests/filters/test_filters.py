@@ -103,9 +103,16 @@ def test_historic_spam_log_filter_still_matches(f2b_conf, tmp_path):
 
 
 def test_filters_are_anchored_and_use_addr():
-    for f in (FILTERS / "filter.d").glob("*.conf"):
+    common = (FILTERS / "filter.d/banlog-common.conf").read_text()
+    assert re.search(r"^\[INCLUDES\]\n\nbefore = common\.conf$", common, re.M)
+    assert "<HOST>" not in common
+    filters = [f for f in (FILTERS / "filter.d").glob("*.conf") if f.name != "banlog-common.conf"]
+    assert sorted(f.name for f in filters) == ["banlog-auth.conf", "banlog-spam.conf"]
+    for f in filters:
         text = f.read_text()
-        assert "before = common.conf" in text
+        # The shared prefixes come from the one include, never from a copy.
+        assert re.search(r"^\[INCLUDES\]\n\nbefore = banlog-common\.conf$", text, re.M), f.name
+        assert not re.search(r"^\[lt_|^__banlog_(?:prefix|ident)\s*=", text, re.M), f.name
         assert "<HOST>" not in text.split("[Definition]")[1], f"{f.name}: <ADDR>, not <HOST> (no DNS)"
         regexes = re.findall(r"^(?:failregex|mdre-\w+|prefregex)\s*=\s*(.*(?:\n[ \t]+\S.*)*)", text, re.M)
         assert regexes

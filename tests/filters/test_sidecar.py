@@ -65,11 +65,12 @@ def test_check_flags_banlog_lines_no_filter_reads(tmp_path):
 
 def test_filters_prints_and_writes_the_shipped_files(tmp_path):
     out = sidecar("filters", "--spam-log", "/srv/www/wp-content/spam.log").stdout
-    for a in ("filter.d/banlog-spam.conf", "filter.d/banlog-auth.conf", "jail.d/banlog.conf"):
+    for a in ("filter.d/banlog-common.conf", "filter.d/banlog-spam.conf", "filter.d/banlog-auth.conf",
+              "jail.d/banlog.conf"):
         assert f"# ===== {a} =====" in out
     assert "logpath  = /srv/www/wp-content/spam.log" in out
     sidecar("filters", "--out", tmp_path, "--spam-log", "/srv/spam.log")
-    for f in ("banlog-spam.conf", "banlog-auth.conf"):
+    for f in ("banlog-common.conf", "banlog-spam.conf", "banlog-auth.conf"):
         assert (tmp_path / "filter.d" / f).read_text() == (FILTERS / "filter.d" / f).read_text()
     assert "enabled  = true" in (tmp_path / "jail.d/banlog.conf").read_text()
     bad = sidecar("filters", "--spam-log", "relative/spam.log", check=False)
@@ -85,21 +86,21 @@ def test_install_validates_and_keeps_admin_changes(tmp_path):
     auth.touch()
     args = ["install", "--fail2ban-dir", conf, "--spam-log", spam, "--auth-log", auth, "--json"]
     first = json.loads(sidecar(*args).stdout)
-    assert [f["outcome"] for f in first["files"]] == ["created"] * 3 and first["validated"] is True
+    assert [f["outcome"] for f in first["files"]] == ["created"] * 4 and first["validated"] is True
     subprocess.run(["fail2ban-client", "-c", str(conf), "-t"], check=True, capture_output=True)
     assert (conf / "filter.d/banlog-auth.conf").read_text() == (FILTERS / "filter.d/banlog-auth.conf").read_text()
     again = json.loads(sidecar(*args).stdout)
-    assert [f["outcome"] for f in again["files"]] == ["unchanged"] * 3
+    assert [f["outcome"] for f in again["files"]] == ["unchanged"] * 4
 
     # An admin's edit survives an install, and is kept aside by --force.
     f = conf / "filter.d/banlog-spam.conf"
     f.write_text(f.read_text() + "# mine\n")
     kept = sidecar(*args, check=False)
     assert kept.returncode == 1
-    assert json.loads(kept.stdout)["files"][0]["outcome"] == "kept_changed"
+    assert json.loads(kept.stdout)["files"][1]["outcome"] == "kept_changed"
     assert f.read_text().endswith("# mine\n")
     forced = json.loads(sidecar(*args, "--force").stdout)
-    assert forced["files"][0]["outcome"] == "replaced"
+    assert forced["files"][1]["outcome"] == "replaced"
     assert (conf / "filter.d/banlog-spam.conf.banlog-old").read_text().endswith("# mine\n")
     assert f.read_text() == (FILTERS / "filter.d/banlog-spam.conf").read_text()
 
