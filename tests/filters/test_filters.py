@@ -3,12 +3,15 @@ hostile user names, the historic Spam Log filter, and the annotated samples unde
 import collections
 import datetime
 import json
+import pathlib
 import re
+import subprocess
+import zoneinfo
 
 import pytest
 
 from support.fail2ban import JAIL_FILTERS, fail2ban_regex
-from support.paths import FILTERS
+from support.paths import FILTERS, SYSTEM_F2B
 from support.sidecar import samples
 
 HOSTILE_USERS = {
@@ -124,40 +127,50 @@ def test_filters_are_anchored_and_use_addr():
                 assert r.startswith("^") and r.endswith("$"), f"{f.name}: not anchored: {r}"
 
 
-# --- the annotated samples (upstream's `# failJSON:` convention) ------------------------------------
+# --- the annotated samples (upstream's `# failJSON:` / `# filterOptions:` conventions) ---------------
+
+# fail2ban's sample test runs in this zone (fail2ban/tests/utils.py); the samples' times are in it.
+F2B_TEST_TZ = "CET-01CEST-02,M3.5.0,M10.5.0"
+
 
 def parse_samples(path):
-    """(annotation, line) pairs from a sample log."""
-    out, pending = [], None
+    """{option set: [(failJSON, line)]} of a sample file, read as fail2ban's samplestestcase reads
+    it: a `# filterOptions:` line starts a block read with each option set it lists."""
+    blocks, opts, pending = collections.defaultdict(list), [{}], None
     for line in path.read_text().splitlines():
-        if line.startswith("# failJSON:"):
-            pending = json.loads(line.split(":", 1)[1])
-        elif line.startswith("#") or not line:
+        m = re.match(r"^#+ ?(failJSON|filterOptions):(.+)$", line)
+        if m and m.group(1) == "filterOptions":
+            o = json.loads(m.group(2))
+            opts = o if isinstance(o, list) else [o]
+        elif m:
+            pending = json.loads(m.group(2))
+        elif line.startswith("#") or not line.strip():
             continue
         else:
             assert pending is not None, f"{path.name}: line without failJSON: {line}"
-            out.append((pending, line))
+            for o in opts:
+                blocks[json.dumps(o, sort_keys=True)].append((pending, line))
             pending = None
-    return out
+    return blocks
 
 
-SAMPLE_FILES = {
-    "banlog-spam.log": "",
-    "banlog-auth.log": "",
-    "banlog-auth-rfc5424.log": "logtype=rfc5424",
-}
+def filter_with(name, opts):
+    return f"{name}[{','.join(f'{k}={v}' for k, v in sorted(opts.items()))}]" if opts else name
 
 
-@pytest.mark.parametrize("name", sorted(SAMPLE_FILES))
-def test_failjson_samples(f2b_conf, name):
-    path = FILTERS / "samples" / name
-    annotated = parse_samples(path)
-    assert len(annotated) >= 5
-    opt = SAMPLE_FILES[name]
-    for jail, filt in JAIL_FILTERS.items():
-        if opt:
-            filt = filt[:-1] + "," + opt + "]" if filt.endswith("]") else f"{filt}[{opt}]"
-        matches, counts = fail2ban_regex(f2b_conf, path, filt)
+@pytest.mark.parametrize("name", ["banlog-auth", "banlog-spam"])
+def test_failjson_samples_through_fail2ban_regex(f2b_conf, tmp_path, name):
+    """The samples through the real fail2ban-regex (the command line, where fail2ban's own sample
+    test below uses its Python classes): every line of every option set as annotated."""
+    blocks = parse_samples(FILTERS / "samples" / name)
+    assert len(blocks) >= (9 if name == "banlog-auth" else 1)
+    zone = zoneinfo.ZoneInfo("Europe/Zurich")  # the rules F2B_TEST_TZ spells out
+    for key, annotated in blocks.items():
+        opts = json.loads(key)
+        filt = filter_with(name, opts)
+        log = tmp_path / "block.log"
+        log.write_text("".join(l + "\n" for _, l in annotated))
+        matches, counts = fail2ban_regex(f2b_conf, log, filt, tz=F2B_TEST_TZ)
         by_line = collections.defaultdict(list)
         lines = {l for _, l in annotated}
         for ip, t, msg in matches:
@@ -165,19 +178,55 @@ def test_failjson_samples(f2b_conf, name):
             orig = msg if msg in lines else next(l for l in lines if msg.endswith(l))
             by_line[orig].append((ip, t))
         for ann, line in annotated:
-            meant = ann["match"] and ann.get("jail", "banlog-spam") == jail
             hits = by_line.get(line, [])
-            if not meant:
-                assert not hits or any(a is not ann and a["match"] and a.get("jail", "banlog-spam") == jail
-                                       for a, l in annotated if l == line), f"{filt} matched {line!r}"
+            if not ann["match"]:
+                assert not hits, f"{filt} matched {line!r}"
                 continue
             assert hits, f"{filt} missed {line!r}"
             ip, t = hits[0]
             assert ip == ann["host"], f"{filt} read {ip} from {line!r}"
-            if "time" in ann:  # fail2ban ran with TZ=UTC; the year of a syslog stamp is guessed
+            if "time" in ann:
                 want = datetime.datetime.fromisoformat(ann["time"])
-                got_t = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
-                assert (got_t.month, got_t.day, got_t.hour, got_t.minute, got_t.second) == \
-                    (want.month, want.day, want.hour, want.minute, want.second), line
-        want_n = sum(1 for a, _ in annotated if a["match"] and a.get("jail", "banlog-spam") == jail)
-        assert counts["matched"] == want_n, (filt, counts)
+                got = datetime.datetime.fromtimestamp(t, zone).replace(tzinfo=None)
+                if re.match(r"^[A-Z][a-z]{2} ", line):  # no year in the stamp: fail2ban guesses it
+                    got = got.replace(year=want.year)
+                assert got == want, (filt, line, got)
+        assert counts["matched"] == sum(1 for a, _ in annotated if a["match"]), (filt, counts)
+
+
+def f2b_sample_conf(tmp_path):
+    """A fail2ban configuration folder for the sample test: common.conf and this tree's filters,
+    linked (the test makes one test per filter it finds in filter.d)."""
+    d = tmp_path / "conf" / "filter.d"
+    d.mkdir(parents=True)
+    (d / "common.conf").symlink_to(SYSTEM_F2B / "filter.d/common.conf")
+    for f in (FILTERS / "filter.d").glob("*.conf"):
+        (d / f.name).symlink_to(f)
+    return d.parent
+
+
+def run_f2b_sample_test(conf, samples):
+    return subprocess.run(["fail2ban-python", str(pathlib.Path(__file__).parent / "f2b_samples.py"), str(conf),
+                           str(samples)], capture_output=True, text=True, timeout=300)
+
+
+def test_fail2bans_own_sample_test_accepts_the_samples(tmp_path):
+    """fail2ban's samplestestcase.py, unchanged, on filters/filter.d and filters/samples."""
+    p = run_f2b_sample_test(f2b_sample_conf(tmp_path), FILTERS / "samples")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "ran 2 of 2: banlog-auth, banlog-spam" in p.stdout
+    assert p.stdout.count(" ... ok") == 2, p.stdout + p.stderr
+
+
+def test_fail2bans_own_sample_test_catches_a_wrong_sample(tmp_path):
+    """The same run fails when one annotation is wrong (the test above cannot pass vacuously)."""
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for f in (FILTERS / "samples").iterdir():
+        (samples / f.name).write_bytes(f.read_bytes())
+    spam = samples / "banlog-spam"
+    text = spam.read_text()
+    assert '"host": "203.0.113.9"' in text
+    spam.write_text(text.replace('"host": "203.0.113.9"', '"host": "203.0.113.10"', 1))
+    p = run_f2b_sample_test(f2b_sample_conf(tmp_path), samples)
+    assert p.returncode == 1 and "203.0.113.10" in p.stdout + p.stderr, p.stdout + p.stderr
