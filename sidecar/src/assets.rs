@@ -1,8 +1,6 @@
 //! The fail2ban files banlog ships, embedded so that the binary alone can install them, and their
 //! rendering with an installation's paths filled in.
 
-use std::path::Path;
-
 /// One file of the fail2ban configuration, relative to the configuration folder.
 #[derive(Debug, Clone, Copy)]
 pub struct Asset {
@@ -42,19 +40,55 @@ pub enum RenderError {
     NotAbsolute { what: &'static str, path: String },
     #[error("{what} must be one line: it may not contain a line break or a NUL")]
     NotOneLine { what: &'static str },
+    #[error("{what} '{path}' may not hold a ';' after a space: fail2ban reads the rest of the line as a comment")]
+    CommentCut { what: &'static str, path: String },
     #[error("unknown jail '{0}'; the jails are: banlog-spam, banlog-auth, banlog-auth-hard")]
     UnknownJail(String),
 }
 
-fn check_path(what: &'static str, path: &str) -> Result<String, RenderError> {
+/// A log path as a `logpath` value that fail2ban reads back as exactly that path. The rules
+/// (the plugin's Banlog_Snippet::logpath applies the same ones; tests/filters/test_snippets.py
+/// holds the two to the same bytes and verdicts):
+/// 1. one line, absolute, no white space followed by `;` (an inline comment to fail2ban): else refused;
+/// 2. `%` doubled (fail2ban interpolates `%(name)s`);
+/// 3. `*`, `?` and `[` bracketed (fail2ban globs logpath): `[*]`, `[?]`, `[[]`;
+/// 4. a path holding white space gets ` head` appended (fail2ban splits an optional `head`/`tail`
+///    off at the last space, and trims the value's end).
+///
+/// White space is Python's (`str.isspace`), as fail2ban's configuration reader sees it.
+pub fn logpath(what: &'static str, path: &str) -> Result<String, RenderError> {
     if path.contains(['\n', '\r', '\0']) {
         return Err(RenderError::NotOneLine { what });
     }
-    if !Path::new(path).is_absolute() {
+    if !path.starts_with('/') {
         return Err(RenderError::NotAbsolute { what, path: path.to_owned() });
     }
-    // fail2ban interpolates `%(name)s` in values: a literal percent sign must be doubled.
-    Ok(path.replace('%', "%%"))
+    let chars: Vec<char> = path.chars().collect();
+    if chars.windows(2).any(|w| py_space(w[0]) && w[1] == ';') {
+        return Err(RenderError::CommentCut { what, path: path.to_owned() });
+    }
+    let mut out = String::with_capacity(path.len() + 8);
+    for c in chars {
+        match c {
+            '%' => out.push_str("%%"),
+            '*' | '?' | '[' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            _ => out.push(c),
+        }
+    }
+    if path.chars().any(py_space) {
+        out.push_str(" head");
+    }
+    Ok(out)
+}
+
+/// Python's `str.isspace()`: what fail2ban's configuration reader trims and splits on.
+fn py_space(c: char) -> bool {
+    matches!(c, '\u{9}'..='\u{d}' | '\u{1c}'..='\u{20}' | '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}'
+        | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}')
 }
 
 /// The files as they are to be written, paths filled in: (relative path, content).
@@ -64,23 +98,24 @@ pub fn render(settings: &Settings) -> Result<Vec<(&'static str, String)>, Render
             return Err(RenderError::UnknownJail(j.clone()));
         }
     }
-    let spam = settings.spam_log.as_deref().map(|p| check_path("the spam log path", p)).transpose()?;
-    let auth = settings.auth_log.as_deref().map(|p| check_path("the auth log path", p)).transpose()?;
+    let spam = settings.spam_log.as_deref().map(|p| logpath("the spam log path", p)).transpose()?;
+    let auth = settings.auth_log.as_deref().map(|p| logpath("the auth log path", p)).transpose()?;
     let mut files: Vec<(&'static str, String)> = FILTERS.iter().map(|a| (a.rel, a.text.to_owned())).collect();
     files.push((JAIL.rel, render_jail(spam.as_deref(), auth.as_deref(), &settings.enable)));
     Ok(files)
 }
 
+/// The first lines of a rendered jail file.
+pub const RENDERED_HEADER: &str =
+    "# Written by banlog for this host from its jail.d/banlog.conf: paths filled in, chosen jails\n\
+     # enabled. Local changes belong in jail.d/banlog.local (banlog install leaves that file alone).\n#\n";
+
 /// Rewrites `enabled`, `logpath` and `backend` inside the banlog sections of the shipped jail file;
 /// everything else (comments included) stays as shipped, so a diff against it shows only the
-/// installation's choices.
+/// installation's choices. `spam` and `auth` are [`logpath`] values.
 fn render_jail(spam: Option<&str>, auth: Option<&str>, enable: &[String]) -> String {
     let mut out = String::with_capacity(JAIL.text.len() + 256);
-    out.push_str(&format!(
-        "# Written by banlog {} for this host: paths filled in, chosen jails enabled.\n\
-         # Local changes belong in jail.d/banlog.local (banlog install leaves that file alone).\n#\n",
-        env!("CARGO_PKG_VERSION")
-    ));
+    out.push_str(RENDERED_HEADER);
     let mut section = String::new();
     for line in JAIL.text.lines() {
         let t = line.trim();
@@ -129,6 +164,18 @@ mod tests {
         let bad = |p: &str| render(&Settings { spam_log: Some(p.into()), ..Default::default() }).is_err();
         assert!(bad("relative/spam.log"));
         assert!(bad("/tmp/a\nenabled = true"));
+        assert!(bad("/tmp/a ;b.log"));
+        assert!(bad("/tmp/a\t;b.log"));
         assert!(render(&Settings { enable: vec!["sshd".into()], ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn logpath_rules() {
+        let lp = |p: &str| logpath("p", p).unwrap();
+        assert_eq!(lp("/srv/spam.log"), "/srv/spam.log");
+        assert_eq!(lp("/srv/100%/a;b.log"), "/srv/100%%/a;b.log");
+        assert_eq!(lp("/srv/a*b?[c]/x.log"), "/srv/a[*]b[?][[]c]/x.log");
+        assert_eq!(lp("/srv/my site/spam.log"), "/srv/my site/spam.log head");
+        assert_eq!(lp("/srv/x.log "), "/srv/x.log  head");
     }
 }

@@ -161,28 +161,3 @@ def test_fallback_default_socket_uses_php_syslog(tmp_path, rsyslog):
         "Authentication attempt for unknown user evil\\x0d\\x0aname from 198.51.100.4",
         "XML-RPC multicall authentication failure from 2001:db8::9",
     ]
-
-
-def test_plugin_ships_the_filters_and_jails_of_filters_dir():
-    """The status panel shows copies of filters/filter.d and a jail snippet built like
-    filters/jail.d/banlog.conf: both must stay in step with the canonical files."""
-    import configparser
-
-    for f in (ROOT / "filters/filter.d").glob("banlog-*.conf"):
-        assert (PLUGIN / "fail2ban" / f.name).read_bytes() == f.read_bytes(), f"wp-plugin copy of {f.name} is stale"
-    code = ("define('ABSPATH', '/'); define('BANLOG_PLUGIN_FILE', $argv[1] . '/banlog.php');"
-            "require $argv[1] . '/includes/class-banlog-admin.php';"
-            "echo Banlog_Admin::jail_snippet(['spam_log' => '/srv/wp/spam.log', 'auth_log' => '', 'syslog' => 1]);")
-    r = subprocess.run(["php8.2", "-n", "-r", code, str(PLUGIN)], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    ours = configparser.ConfigParser(interpolation=None)
-    ours.read_string(r.stdout)
-    canon = configparser.ConfigParser(interpolation=None)
-    canon.read(ROOT / "filters/jail.d/banlog.conf")
-    assert set(ours.sections()) == set(canon.sections())
-    for jail in canon.sections():
-        for key in ("filter", "port", "maxretry", "findtime", "bantime"):
-            assert ours[jail][key] == canon[jail][key], (jail, key)
-        assert ours[jail]["enabled"] == "true"
-    assert ours["banlog-spam"]["logpath"] == "/srv/wp/spam.log"
-    assert ours["banlog-auth"]["logpath"] == canon["banlog-auth"]["logpath"]

@@ -118,6 +118,7 @@ final class Banlog_Plugin {
 
 		add_action( 'init', array( $this, 'load_textdomain' ) );
 		if ( is_admin() ) {
+			require_once __DIR__ . '/includes/class-banlog-snippet.php';
 			require_once __DIR__ . '/includes/class-banlog-admin.php';
 			( new Banlog_Admin( $this ) )->register();
 		}

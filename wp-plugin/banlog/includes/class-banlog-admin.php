@@ -445,12 +445,12 @@ final class Banlog_Admin {
 		echo '</tbody></table>';
 
 		echo '<h2>' . esc_html__( 'fail2ban', 'banlog' ) . '</h2>';
-		echo '<p>' . esc_html__( 'The filter and the jails for this configuration, ready to copy (the sidecar command "banlog install" writes them for you).', 'banlog' ) . '</p>';
-		echo '<h3><code>/etc/fail2ban/jail.d/banlog.local</code></h3>';
-		echo '<textarea id="banlog-jail-snippet" readonly rows="24" cols="90" class="code large-text">' . esc_textarea( self::jail_snippet( $o ) ) . '</textarea>';
-		foreach ( array( 'banlog-spam', 'banlog-auth' ) as $filter ) {
+		echo '<p>' . esc_html__( 'The jails and filters for this configuration, ready to copy into /etc/fail2ban under the names shown (the sidecar command "banlog install" writes the same files for you). Put your own changes into jail.d/banlog.local, which banlog install never touches.', 'banlog' ) . '</p>';
+		echo '<h3><code>/etc/fail2ban/jail.d/banlog.conf</code></h3>';
+		echo '<textarea id="banlog-jail-snippet" readonly rows="24" cols="90" class="code large-text">' . esc_textarea( Banlog_Snippet::jail( $o ) ) . '</textarea>';
+		foreach ( Banlog_Snippet::FILTERS as $filter ) {
 			echo '<h3><code>/etc/fail2ban/filter.d/' . esc_html( $filter ) . '.conf</code></h3>';
-			echo '<textarea id="' . esc_attr( $filter ) . '-filter-snippet" readonly rows="12" cols="90" class="code large-text">' . esc_textarea( self::filter_snippet( $filter ) ) . '</textarea>';
+			echo '<textarea id="' . esc_attr( $filter ) . '-filter-snippet" readonly rows="12" cols="90" class="code large-text">' . esc_textarea( Banlog_Snippet::filter( $filter ) ) . '</textarea>';
 		}
 		echo '</div>';
 	}
@@ -566,43 +566,5 @@ final class Banlog_Admin {
 			return $path;
 		}
 		return rtrim( wp_normalize_path( $real ), '/' ) . ( $tail ? '/' . implode( '/', $tail ) : '' );
-	}
-
-	/**
-	 * A shipped fail2ban filter (copies of banlog's filters/filter.d/, kept in sync by the tests).
-	 *
-	 * @param string $name banlog-spam or banlog-auth.
-	 * @return string
-	 */
-	public static function filter_snippet( $name = 'banlog-spam' ) {
-		$file = dirname( BANLOG_PLUGIN_FILE ) . '/fail2ban/' . basename( $name ) . '.conf';
-		$text = @file_get_contents( $file ); // phpcs:ignore WordPress.PHP.NoSilencedErrors.Discouraged, WordPress.WP.AlternativeFunctions
-		return is_string( $text ) ? $text : '';
-	}
-
-	/**
-	 * The jails (as banlog's jail.d/banlog.conf), enabled, with the configured paths filled in.
-	 *
-	 * @param array $o Options.
-	 * @return string
-	 */
-	public static function jail_snippet( array $o ) {
-		$s = "# banlog: /etc/fail2ban/jail.d/banlog.local\n\n";
-		if ( '' !== (string) $o['spam_log'] ) {
-			$s .= "[banlog-spam]\nenabled  = true\nfilter   = banlog-spam\nport     = http,https\n"
-				. 'logpath  = ' . $o['spam_log'] . "\nbackend  = auto\nmaxretry = 5\nfindtime = 3600\nbantime  = 86400\n\n";
-		}
-		if ( '' !== (string) $o['auth_log'] ) {
-			$where = 'logpath  = ' . $o['auth_log'] . "\nbackend  = auto\n";
-		} else {
-			$where = "logpath  = %(syslog_authpriv)s\nbackend  = %(syslog_backend)s\n";
-		}
-		if ( '' !== (string) $o['auth_log'] || ! empty( $o['syslog'] ) ) {
-			$s .= "[banlog-auth]\nenabled  = true\nfilter   = banlog-auth[mode=soft]\nport     = http,https\n"
-				. $where . "maxretry = 5\nfindtime = 600\nbantime  = 3600\n\n";
-			$s .= "[banlog-auth-hard]\nenabled  = true\nfilter   = banlog-auth[mode=hard]\nport     = http,https\n"
-				. $where . "maxretry = 1\nfindtime = 3600\nbantime  = 86400\n";
-		}
-		return $s;
 	}
 }
