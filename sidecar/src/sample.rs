@@ -77,9 +77,11 @@ pub fn samples(p: &Params) -> Vec<Sample> {
                 "short-iso" => format!("{short_iso} {h} {id}[{pid}]: {msg}"),
                 // What fail2ban's systemd backend hands its filter (the time travels apart).
                 "journal" => format!("{h} {id}[{pid}]: {msg}"),
-                // RSYSLOG_SyslogProtocol23Format; facility auth (4), severity warning or info.
+                // RSYSLOG_SyslogProtocol23Format. The PRI the extension sends with its default
+                // facility auth (4): severity notice (5), info (6) for a successful login
+                // (tests/filters/test_sample_pri.py holds the two together).
                 "rfc5424" => {
-                    let pri = if kind == "success" { 38 } else { 36 };
+                    let pri = 4 * 8 + if kind == "success" { 6 } else { 5 };
                     format!("<{pri}>1 {iso} {h} {app} {pid} - - {msg}")
                 }
                 _ => unreachable!(),

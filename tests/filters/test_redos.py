@@ -10,7 +10,7 @@ import pytest
 from f2bhelp import JAIL_FILTERS
 
 N = 4000  # characters of the repeated part
-HEAD = "<36>1 2026-11-21T07:19:22.000000+00:00 web1 wordpress(example.com) 4242 - "
+HEAD = "<37>1 2026-11-21T07:19:22.000000+00:00 web1 wordpress(example.com) 4242 - "
 SYSLOG = "Nov 21 07:19:22 web1 wordpress(example.com)[4242]: "
 MSG = "Authentication failure for x from 203.0.113.9"
 ADVERSARIAL = {
