@@ -177,8 +177,8 @@ fn writable(path: &str, user: &str) -> Finding {
 /// hours means the writer and fail2ban disagree on the time zone, which delays or prevents bans.
 fn time_zone(path: &str) -> Finding {
     const C: &str = "time zone";
-    let (Ok(meta), Ok(text)) = (fs::metadata(path), fs::read_to_string(path)) else {
-        return ok(C, format!("{path} is not readable or empty yet: nothing to compare"));
+    let (Ok(meta), Some(text)) = (fs::metadata(path), tail(path)) else {
+        return ok(C, format!("{path} is not a readable file or empty yet: nothing to compare"));
     };
     let m = Matcher::new();
     let Some(t) = text.lines().rev().find_map(|l| m.cut_date(l).1) else {
@@ -196,6 +196,22 @@ fn time_zone(path: &str) -> Finding {
     } else {
         ok(C, format!("{path} was last written {}s after its last line: no time zone mismatch visible", diff))
     }
+}
+
+/// The last 64 KiB of a regular file (never a FIFO or a device: opened without blocking, and
+/// only read when it is a file), enough for its last lines whatever its size.
+fn tail(path: &str) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    f.seek(SeekFrom::Start(meta.len().saturating_sub(64 * 1024))).ok()?;
+    let mut buf = Vec::new();
+    f.take(64 * 1024).read_to_end(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
 fn installed(dir: &Path, f: &mut Vec<Finding>) {

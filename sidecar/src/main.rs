@@ -3,6 +3,7 @@
 mod assets;
 mod check;
 mod doctor;
+mod error;
 mod install;
 mod matcher;
 mod sample;
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use error::Error;
 use matcher::{FilterId, Matcher};
 
 const EXIT_CODES: &str = "\
@@ -126,7 +128,8 @@ struct InstallArgs {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// Log files to check (`-` reads standard input).
+    /// Log files to check: regular files, or `-` for standard input. They are streamed; a line
+    /// over 64 KiB is skipped unread and counted as missed (banlog never writes one).
     #[arg(required = true, value_name = "LOG")]
     logs: Vec<String>,
     /// Machine-readable output.
@@ -136,7 +139,7 @@ struct CheckArgs {
 
 #[derive(Args)]
 struct SimulateArgs {
-    /// Log files to replay (`-` reads standard input).
+    /// Log files to replay: regular files, or `-` for standard input (streamed, as by check).
     #[arg(required = true, value_name = "LOG")]
     logs: Vec<String>,
     /// Replay through this jail only (banlog-spam, banlog-auth, banlog-auth-hard). Default: all.
@@ -226,10 +229,10 @@ fn main() -> ExitCode {
     }
 }
 
-type Res = Result<u8, String>;
+type Res = Result<u8, Error>;
 
 fn cmd_filters(a: FiltersArgs) -> Res {
-    let files = assets::render(&a.paths.settings()).map_err(|e| e.to_string())?;
+    let files = assets::render(&a.paths.settings())?;
     match a.out {
         None => {
             for (rel, text) in files {
@@ -240,9 +243,11 @@ fn cmd_filters(a: FiltersArgs) -> Res {
         Some(dir) => {
             for (rel, text) in files {
                 let p = dir.join(rel);
-                std::fs::create_dir_all(p.parent().unwrap())
-                    .map_err(|e| format!("cannot create {}: {e}", p.parent().unwrap().display()))?;
-                install::write_atomic(&p, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+                let parent = p.parent().unwrap_or(&dir);
+                std::fs::create_dir_all(parent)
+                    .map_err(|source| Error::CreateDir { path: parent.display().to_string(), source })?;
+                install::write_atomic(&p, text.as_bytes())
+                    .map_err(|source| Error::Write { path: p.display().to_string(), source })?;
                 println!("wrote {}", p.display());
             }
         }
@@ -252,7 +257,7 @@ fn cmd_filters(a: FiltersArgs) -> Res {
 
 fn cmd_install(a: InstallArgs) -> Res {
     let settings = PathArgs { spam_log: Some(a.spam_log), auth_log: a.auth_log, enable: a.enable }.settings();
-    let files = assets::render(&settings).map_err(|e| e.to_string())?;
+    let files = assets::render(&settings)?;
     let done = install::install(&a.fail2ban_dir, &files, a.force)?;
     let mut code = 0;
     let mut report = serde_json::json!({ "files": &done.results });
@@ -288,8 +293,7 @@ fn cmd_install(a: InstallArgs) -> Res {
                 }
             }
             Err(out) => {
-                done.roll_back()
-                    .map_err(|e| format!("fail2ban rejected the configuration and the roll-back failed: {e}"))?;
+                done.roll_back().map_err(Error::RollBack)?;
                 report["validated"] = false.into();
                 report["error"] = out.clone().into();
                 eprintln!("banlog: fail2ban-client -c {} -t rejected the configuration; every file was put back as it was:\n{out}", a.fail2ban_dir.display());
@@ -308,7 +312,7 @@ fn cmd_install(a: InstallArgs) -> Res {
                     println!("fail2ban reloaded");
                 }
             }
-            Ok(None) => return Err("cannot reload: fail2ban-client is not installed".into()),
+            Ok(None) => return Err(Error::NoClient),
             Err(out) => {
                 report["reloaded"] = false.into();
                 eprintln!(
@@ -331,7 +335,7 @@ fn cmd_check(a: CheckArgs) -> Res {
         reports.push(check::check_file(&m, log, |_| {})?);
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&reports).unwrap());
+        println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
         for r in &reports {
             check::print_text(r);
@@ -340,11 +344,11 @@ fn cmd_check(a: CheckArgs) -> Res {
     Ok(if reports.iter().any(|r| r.unrecognized > 0) { 1 } else { 0 })
 }
 
-/// maxretry, findtime and bantime of a jail in the shipped jail file.
-fn jail_params(jail: &str) -> simulate::JailParams {
+/// maxretry, findtime and bantime of a jail in a jail file (the shipped one).
+fn jail_params(text: &str, jail: &str) -> Result<simulate::JailParams, Error> {
     let mut section = "";
     let mut v: BTreeMap<&str, i64> = BTreeMap::new();
-    for line in assets::JAIL.text.lines() {
+    for line in text.lines() {
         let t = line.trim();
         if t.starts_with('[') {
             section = t.trim_matches(['[', ']']);
@@ -356,18 +360,18 @@ fn jail_params(jail: &str) -> simulate::JailParams {
             }
         }
     }
-    simulate::JailParams {
-        maxretry: u32::try_from(v["maxretry"]).unwrap_or(u32::MAX),
-        findtime: v["findtime"],
-        bantime: v["bantime"],
-    }
+    let get = |key: &'static str| v.get(key).copied().ok_or(Error::JailParam { jail: jail.to_owned(), key });
+    let maxretry = u32::try_from(get("maxretry")?)
+        .ok()
+        .filter(|m| *m > 0)
+        .ok_or(Error::JailParam { jail: jail.to_owned(), key: "maxretry" })?;
+    Ok(simulate::JailParams { maxretry, findtime: get("findtime")?, bantime: get("bantime")? })
 }
 
 fn cmd_simulate(a: SimulateArgs) -> Res {
     let jails: Vec<FilterId> = match &a.jail {
         None => FilterId::ALL.to_vec(),
-        Some(j) => vec![FilterId::from_jail(j)
-            .ok_or_else(|| format!("unknown jail '{j}'; the jails are: {}", assets::JAILS.join(", ")))?],
+        Some(j) => vec![FilterId::from_jail(j).ok_or_else(|| Error::UnknownJail(j.clone()))?],
     };
     let zone = banlog_core::LocalZone::load();
     let now = std::time::SystemTime::now()
@@ -389,12 +393,15 @@ fn cmd_simulate(a: SimulateArgs) -> Res {
     }
     let mut results = Vec::new();
     for f in jails {
-        let mut p = jail_params(f.jail());
+        let mut p = jail_params(assets::JAIL.text, f.jail())?;
         if let Some(x) = a.maxretry {
             if x == 0 {
-                return Err("--maxretry must be at least 1".into());
+                return Err(Error::ZeroMaxretry);
             }
             p.maxretry = x;
+        }
+        if a.findtime.is_some_and(|f| f < 0) {
+            return Err(Error::NegativeFindtime);
         }
         p.findtime = a.findtime.unwrap_or(p.findtime);
         p.bantime = a.bantime.unwrap_or(p.bantime);
@@ -402,7 +409,7 @@ fn cmd_simulate(a: SimulateArgs) -> Res {
         results.push(simulate::simulate(f.jail(), p, ev, undated, &zone));
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&results).unwrap());
+        println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         for r in &results {
             simulate::print_text(r);
@@ -420,7 +427,7 @@ fn cmd_doctor(a: DoctorArgs) -> Res {
         fail2ban_dir: a.fail2ban_dir,
     });
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&findings).unwrap());
+        println!("{}", serde_json::to_string_pretty(&findings)?);
     } else {
         doctor::print_text(&findings);
     }
@@ -428,13 +435,15 @@ fn cmd_doctor(a: DoctorArgs) -> Res {
 }
 
 fn cmd_sample(a: SampleArgs) -> Res {
-    let addr = banlog_core::parse_addr(a.addr.as_bytes()).map_err(|e| format!("--addr: {e}"))?;
+    let addr = banlog_core::parse_addr(a.addr.as_bytes()).map_err(Error::Addr)?;
     let raw_user = match &a.user_hex {
-        Some(h) => decode_hex(h).ok_or("--user-hex: expected an even number of hex digits")?,
+        Some(h) => decode_hex(h).ok_or(Error::UserHex)?,
         None => a.user.clone().into_bytes(),
     };
-    let site_host = banlog_core::sanitize_ident_host(&a.site_host).map_err(|e| format!("--site-host: {e}"))?;
+    let site_host = banlog_core::sanitize_ident_host(&a.site_host).map_err(Error::SiteHost)?;
     let stamp = match a.time {
+        // Years 1970 to 9999: what the line formats can write.
+        Some(t) if !(0..=253_402_300_799).contains(&t) => return Err(Error::Time(t)),
         Some(t) => banlog_core::Stamp { unix_secs: t, micros: 0 },
         None => banlog_core::Stamp::now(),
     };
@@ -449,7 +458,7 @@ fn cmd_sample(a: SampleArgs) -> Res {
         zone: banlog_core::LocalZone::load(),
     });
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&samples).unwrap());
+        println!("{}", serde_json::to_string_pretty(&samples)?);
     } else {
         for s in samples {
             println!("{}", s.line);
@@ -463,4 +472,42 @@ fn decode_hex(h: &str) -> Option<Vec<u8>> {
         return None;
     }
     (0..h.len()).step_by(2).map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jail_params_of_the_shipped_file() {
+        let p = jail_params(assets::JAIL.text, "banlog-spam").unwrap();
+        assert_eq!((p.maxretry, p.findtime, p.bantime), (5, 3600, 86400));
+        for j in assets::JAILS {
+            assert!(jail_params(assets::JAIL.text, j).is_ok(), "{j}");
+        }
+    }
+
+    #[test]
+    fn jail_params_of_a_broken_file_is_an_error() {
+        for text in [
+            "",
+            "[banlog-spam]\nmaxretry = 5\nfindtime = 10\n",
+            "[banlog-spam]\nmaxretry = x\nfindtime = 10\nbantime = 1\n",
+            "[banlog-spam]\nmaxretry = 0\nfindtime = 10\nbantime = 1\n",
+            "[banlog-spam]\nmaxretry = -3\nfindtime = 10\nbantime = 1\n",
+            "[banlog-spam]\nmaxretry = 99999999999\nfindtime = 10\nbantime = 1\n",
+            "[other]\nmaxretry = 5\nfindtime = 10\nbantime = 1\n",
+        ] {
+            let e = jail_params(text, "banlog-spam").unwrap_err();
+            assert!(e.to_string().contains("[banlog-spam]"), "{e}");
+        }
+    }
+
+    #[test]
+    fn hex() {
+        assert_eq!(decode_hex("41ff"), Some(vec![0x41, 0xff]));
+        for bad in ["4", "zz", "é0", "0é"] {
+            assert_eq!(decode_hex(bad), None, "{bad}");
+        }
+    }
 }

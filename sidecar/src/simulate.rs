@@ -106,13 +106,13 @@ pub fn simulate(
             }
             _ => s.banned_until = None,
         }
-        if s.last_reset < t - p.findtime || s.retry == 0 {
+        if s.last_reset < t.saturating_sub(p.findtime) || s.retry == 0 {
             s.last_reset = t;
             s.retry = 0;
         }
         s.retry += 1;
         if s.retry >= p.maxretry {
-            let until = (p.bantime >= 0).then(|| t + p.bantime);
+            let until = (p.bantime >= 0).then(|| t.saturating_add(p.bantime));
             res.bans.push(Ban {
                 addr: addr.clone(),
                 at: t,
@@ -161,7 +161,7 @@ pub fn print_text(r: &JailResult) {
 
 fn local_text(t: i64, zone: &LocalZone) -> String {
     let off = zone.offset_at(t) as i64;
-    let l = t + off;
+    let l = t.saturating_add(off);
     let (y, m, d) = civil_from_days(l.div_euclid(86400));
     let s = l.rem_euclid(86400);
     let sign = if off < 0 { '-' } else { '+' };
