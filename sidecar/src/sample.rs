@@ -1,6 +1,7 @@
 //! `banlog sample`: example lines of every kind banlog writes, in every layout they reach a log
-//! in, made by the same core functions the extension uses. For trying a filter or a jail
-//! (`banlog sample | fail2ban-regex - banlog-auth`) and for banlog's own filter tests.
+//! in, made by the same core functions the extension uses. For trying a filter or a jail once the
+//! filters are installed (`banlog sample > s.log; fail2ban-regex s.log banlog-auth`; the RFC 5424
+//! lines need `banlog-auth[logtype=rfc5424]`) and for banlog's own filter tests.
 
 use std::net::IpAddr;
 
