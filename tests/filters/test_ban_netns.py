@@ -126,6 +126,10 @@ def test_extension_lines_get_the_attacker_dropped(netns, tmp_path, php, ext_path
             (run / "fail2ban.log").read_text()
         assert banned(conf, "banlog-auth-hard") == []
         assert SERVER_IP not in banned(conf, "banlog-auth")
+        # The ban action inserts the firewall rule just after the ban is recorded: wait for it.
+        rule = f"-A f2b-banlog-auth -s {ATTACKER_IP}/32 -j DROP"
+        assert wait_for(lambda: rule in sh("ip", "netns", "exec", srv, "iptables", "-S").stdout), \
+            (run / "fail2ban.log").read_text()
         assert not can_connect(atk)
     finally:
         sh("fail2ban-client", "-c", conf, "stop", check=False)
