@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from f2bhelp import JAIL_FILTERS
+from support.fail2ban import JAIL_FILTERS
 
 N = 4000  # characters of the repeated part
 HEAD = "<37>1 2026-11-21T07:19:22.000000+00:00 web1 wordpress(example.com) 4242 - "

@@ -5,8 +5,8 @@ import re
 import socket
 import subprocess
 
-from banlogtest import EXT, PHP
-from f2bhelp import sidecar
+from support.paths import EXT, PHP
+from support.sidecar import sidecar
 
 EVENTS = ["failure", "unknown_user", "xmlrpc_failure", "xmlrpc_unknown_user", "rest_failure", "rest_unknown_user",
           "multicall_failure", "success"]

@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from f2bhelp import SIDECAR, copy_fail2ban, samples, sidecar
+from support.fail2ban import copy_fail2ban
+from support.paths import SIDECAR
+from support.sidecar import samples, sidecar
 
 T0 = 1795245562  # 2026-11-21 07:19:22 UTC
 MiB = 1024 * 1024

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from support.paths import EXT, PLUGIN_SRC, ROOT
+from support.paths import EXT, PLUGIN_SRC
 from support.wordpress import DEFAULT_TZ
 
 PLUGIN = PLUGIN_SRC
