@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use banlog_core::{AuthKind, LocalZone, Stamp};
-use banlog_runtime::runtime::hostname;
+use banlog_runtime::pipeline::hostname;
 use banlog_runtime::sink::Sinks;
-use banlog_runtime::{Event, EventKind, Runtime, RuntimeOptions, Settings};
+use banlog_runtime::{Event, EventKind, Pipeline, PipelineOptions, Settings};
 
 /// What the writer thread takes off the queue at most before it writes the batch (runtime/src/writer.rs).
 const WRITER_BATCH: usize = 512;
@@ -87,7 +87,7 @@ fn run_sinks(zone: &LocalZone, (settings, events): &(Arc<Settings>, Vec<Event>))
 
 /// The real writer thread, fed by this thread through the real queue, until flushed.
 fn run_runtime(zone: &LocalZone, (settings, events): (Arc<Settings>, Vec<Event>)) -> Duration {
-    let rt = Arc::new(Runtime::start(RuntimeOptions::new(zone.clone())).expect("writer thread"));
+    let rt = Arc::new(Pipeline::start(PipelineOptions::new(zone.clone())).expect("writer thread"));
     let mut producer = rt.producer();
     let n = events.len() as u64;
     let t = Instant::now();

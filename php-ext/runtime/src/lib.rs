@@ -1,19 +1,25 @@
 //! The machinery behind the banlog PHP extension, in pure Rust so that it is tested without PHP.
 //!
 //! A hook call builds an [`Event`] on the caller's thread (validated, sanitized, time-stamped) and
-//! hands it to the process's [`Runtime`]: a bounded crossbeam channel drained by one named writer
-//! thread, which formats the lines and appends them to files and syslog. See `process` for how the
-//! runtime follows PHP's process model (fork after start-up, one writer per process).
+//! hands it through its [`Producer`] to the process's [`Pipeline`]: a bounded queue (`queue`)
+//! drained by one named writer thread (`writer`), which formats the lines and appends them to
+//! files and syslog (`sink`). Both sides count what they do in shared state (`state`, `stats`).
+//! `process` follows PHP's process model (fork after start-up, one pipeline per process);
+//! `directives` holds the php.ini names and defaults, `settings` what they mean.
 
+pub mod directives;
 pub mod event;
+pub mod pipeline;
 pub mod process;
-pub mod runtime;
+mod queue;
 pub mod settings;
 pub mod sink;
+mod state;
 pub mod stats;
 mod writer;
 
 pub use event::{Event, EventKind, UserName};
-pub use runtime::{Producer, Runtime, RuntimeOptions, Submitted};
+pub use pipeline::{Pipeline, PipelineOptions};
+pub use queue::{Producer, Submitted};
 pub use settings::{Facility, SettingValue, Settings, SettingsError, SyslogTarget};
 pub use stats::{SinkStats, StatsSnapshot};

@@ -1,9 +1,9 @@
-//! The runtime of the current process, following PHP's process model.
+//! The pipeline of the current process, following PHP's process model.
 //!
 //! PHP-FPM and Apache load the extension in a master process and fork workers; `pcntl_fork()`
 //! forks a request. Threads do not survive a fork, so each process starts its own writer, lazily,
 //! on its first event. A fork handler marks the child; the child forgets (without touching) the
-//! parent's runtime, whose queue and locks belong to threads it does not have, and whose events
+//! parent's pipeline, whose queue and locks belong to threads it does not have, and whose events
 //! the parent will write.
 
 use std::cell::RefCell;
@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::runtime::{Producer, Runtime, RuntimeOptions};
+use crate::pipeline::{Pipeline, PipelineOptions};
+use crate::queue::Producer;
 
-static CURRENT: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+static CURRENT: Mutex<Option<Arc<Pipeline>>> = Mutex::new(None);
 thread_local! {
-    /// This thread's producer for this process's runtime: the hook path takes no lock.
-    static PRODUCER: RefCell<Option<Producer>> = const { RefCell::new(None) };
+    /// This thread's producer for this process's pipeline: the hook path takes no lock.
+    static PRODUCER: RefCell<Option<(Arc<Pipeline>, Producer)>> = const { RefCell::new(None) };
 }
 
 /// This process's pid, or 0 when it must be read again (set by the fork handler in a child).
@@ -52,8 +53,8 @@ pub fn register_fork_handler() {
     });
 }
 
-/// This process's runtime, started on first use (`opts` is called only then).
-pub fn runtime(opts: impl FnOnce(u32) -> RuntimeOptions) -> io::Result<Arc<Runtime>> {
+/// This process's pipeline, started on first use (`opts` is called only then).
+pub fn pipeline(opts: impl FnOnce(u32) -> PipelineOptions) -> io::Result<Arc<Pipeline>> {
     let me = pid();
     let mut cur = CURRENT.lock();
     if let Some(rt) = cur.as_ref() {
@@ -63,26 +64,34 @@ pub fn runtime(opts: impl FnOnce(u32) -> RuntimeOptions) -> io::Result<Arc<Runti
         // Inherited from the parent: its writer thread does not exist here.
         std::mem::forget(cur.take());
     }
-    let rt = Arc::new(Runtime::start(opts(me))?);
+    let rt = Arc::new(Pipeline::start(opts(me))?);
     *cur = Some(Arc::clone(&rt));
     Ok(rt)
 }
 
-/// Runs `f` with this thread's producer, starting the runtime on first use. Err when the writer
+/// Runs `f` with this thread's producer, starting the pipeline on first use. Err when the writer
 /// thread cannot be started.
-pub fn with_producer<R>(opts: impl FnOnce(u32) -> RuntimeOptions, f: impl FnOnce(&mut Producer) -> R) -> io::Result<R> {
+pub fn with_producer<R>(
+    opts: impl FnOnce(u32) -> PipelineOptions,
+    f: impl FnOnce(&mut Producer) -> R,
+) -> io::Result<R> {
     PRODUCER.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if let Some(p) = slot.as_ref() {
-            if p.runtime().pid() != pid() {
-                // Inherited through a fork: the parent's runtime is not ours to touch.
+        if let Some((pl, _)) = slot.as_ref() {
+            if pl.pid() != pid() {
+                // Inherited through a fork: the parent's pipeline is not ours to touch.
                 std::mem::forget(slot.take());
             }
         }
-        if slot.is_none() {
-            *slot = Some(runtime(opts)?.producer());
-        }
-        Ok(f(slot.as_mut().expect("set above")))
+        let (_, producer) = match slot.as_mut() {
+            Some(s) => s,
+            None => {
+                let pl = pipeline(opts)?;
+                let producer = pl.producer();
+                slot.insert((pl, producer))
+            }
+        };
+        Ok(f(producer))
     })
 }
 
@@ -90,13 +99,13 @@ pub fn with_producer<R>(opts: impl FnOnce(u32) -> RuntimeOptions, f: impl FnOnce
 /// it made none or they all were.
 pub fn finish_request(timeout: Duration) -> bool {
     PRODUCER.with(|cell| match cell.borrow_mut().as_mut() {
-        Some(p) if p.runtime().pid() == pid() => p.finish_request(timeout),
+        Some((pl, p)) if pl.pid() == pid() => pl.finish_request(p, timeout),
         _ => true,
     })
 }
 
-/// This process's runtime if it has started one.
-pub fn existing() -> Option<Arc<Runtime>> {
+/// This process's pipeline if it has started one.
+pub fn existing() -> Option<Arc<Pipeline>> {
     let cur = CURRENT.lock();
     cur.as_ref().filter(|rt| rt.pid() == pid()).cloned()
 }

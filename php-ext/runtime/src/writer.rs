@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use crate::runtime::{Msg, Shared};
+use crate::queue::{Msg, Overflow};
 use crate::sink::{Route, Sinks};
+use crate::state::SharedState;
 use crate::stats::Counters;
 
 /// Events taken off the queue before one write per sink.
@@ -17,7 +18,13 @@ const MAX_BATCH: usize = 512;
 /// end of each request; this bounds the delay of an event made early in a long request.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
-pub(crate) fn run(rx: Receiver<Msg>, shared: Arc<Shared>, mut sinks: Sinks, retry: Duration) {
+pub(crate) fn run(
+    rx: Receiver<Msg>,
+    overflow: Arc<Overflow>,
+    shared: Arc<SharedState>,
+    mut sinks: Sinks,
+    retry: Duration,
+) {
     let mut stop_at: Option<Instant> = None;
     // Each producer's settings, resolved to its sinks when they arrive. A PHP process has one
     // producer (a thread-safe build one per thread), so a short list beats a hash map.
@@ -56,9 +63,8 @@ pub(crate) fn run(rx: Receiver<Msg>, shared: Arc<Shared>, mut sinks: Sinks, retr
                 }
                 taken += 1;
             }
-            if shared.overflow_len.load(Relaxed) > 0 {
-                let over = std::mem::take(&mut *shared.overflow.lock());
-                shared.overflow_len.store(0, Relaxed);
+            if !overflow.is_empty() {
+                let over = overflow.take();
                 // Resolved again only when the settings change, not for each of (up to a million)
                 // events: a lookup allocates the ident.
                 let mut route: Option<Route> = None;
@@ -75,13 +81,12 @@ pub(crate) fn run(rx: Receiver<Msg>, shared: Arc<Shared>, mut sinks: Sinks, retr
             sinks.write_pending(retry)
         }));
         let w = &shared.counters.writer;
-        match step {
-            Ok(out) => {
-                Counters::add(&w.written, out.written);
-                Counters::add(&w.dropped, out.dropped);
-                Counters::add(&w.retried, out.failed_attempts);
-            }
-            Err(_) => *shared.writer_panic.lock() = Some("the writer recovered from an internal error".into()),
+        // After a panic the batch's events are counted all the same (below), so no caller waits
+        // for them.
+        if let Ok(out) = step {
+            Counters::add(&w.written, out.written);
+            Counters::add(&w.dropped, out.dropped);
+            Counters::add(&w.retried, out.failed_attempts);
         }
         w.pending.store(sinks.pending(), Relaxed);
         *shared.board.0.lock() = sinks.stats();
@@ -90,7 +95,7 @@ pub(crate) fn run(rx: Receiver<Msg>, shared: Arc<Shared>, mut sinks: Sinks, retr
         });
 
         if let Some(deadline) = stop_at {
-            let drained = rx.is_empty() && shared.overflow_len.load(Relaxed) == 0;
+            let drained = rx.is_empty() && overflow.is_empty();
             if drained && (sinks.pending() == 0 || Instant::now() >= deadline) {
                 let left = sinks.pending();
                 Counters::add(&w.dropped, left);

@@ -1,4 +1,4 @@
-//! The queue and writer thread with real files and a real datagram socket (no PHP needed).
+//! The pipeline (queue and writer thread) with real files and a real datagram socket (no PHP needed).
 
 use std::collections::HashSet;
 use std::os::unix::net::UnixDatagram;
@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use banlog_core::{AuthKind, LocalZone, Stamp};
-use banlog_runtime::{Event, EventKind, Runtime, RuntimeOptions, SettingValue, Settings, Submitted};
+use banlog_runtime::{Event, EventKind, Pipeline, PipelineOptions, SettingValue, Settings, Submitted};
 
 fn settings(f: impl FnOnce(&mut Settings)) -> Arc<Settings> {
     let mut s = Settings { syslog: false, ..Settings::default() };
@@ -27,12 +27,12 @@ fn ids(path: &std::path::Path) -> Vec<u64> {
         .collect()
 }
 
-fn start(o: RuntimeOptions) -> Arc<Runtime> {
-    Arc::new(Runtime::start(o).unwrap())
+fn start(o: PipelineOptions) -> Arc<Pipeline> {
+    Arc::new(Pipeline::start(o).unwrap())
 }
 
-fn opts() -> RuntimeOptions {
-    let mut o = RuntimeOptions::new(LocalZone::named("Europe/Berlin").unwrap());
+fn opts() -> PipelineOptions {
+    let mut o = PipelineOptions::new(LocalZone::named("Europe/Berlin").unwrap());
     o.retry_interval = Duration::from_millis(20);
     o
 }
@@ -201,7 +201,7 @@ fn producers_on_several_threads_keep_their_own_settings() {
                 for id in 1..=2000 {
                     assert_ne!(p.submit(&s, spam(t * 10_000 + id)), Submitted::Dropped);
                 }
-                assert!(p.finish_request(Duration::from_secs(10)));
+                assert!(rt.finish_request(&mut p, Duration::from_secs(10)));
             })
         })
         .collect();
@@ -287,7 +287,7 @@ fn finish_request_waits_for_this_producers_events_only_once() {
         p.submit(&s, spam(id));
     }
     assert_eq!(p.last_accepted(), 10);
-    assert!(p.finish_request(Duration::from_secs(5)));
+    assert!(rt.finish_request(&mut p, Duration::from_secs(5)));
     assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 10);
     assert_eq!(p.last_accepted(), 0, "the next request starts with nothing to wait for");
     rt.stop(Duration::from_secs(5));

@@ -48,10 +48,6 @@ impl FileSink {
         self.lines += 1;
     }
 
-    pub fn push_line(&mut self, line: &str) {
-        self.push_with(|buf| buf.extend_from_slice(line.as_bytes()));
-    }
-
     pub fn pending(&self) -> usize {
         self.lines
     }
@@ -249,6 +245,12 @@ fn describe(path: &Path, e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl FileSink {
+        fn push_line(&mut self, line: &str) {
+            self.push_with(|buf| buf.extend_from_slice(line.as_bytes()));
+        }
+    }
 
     #[test]
     fn appends_whole_lines_and_creates_0640() {

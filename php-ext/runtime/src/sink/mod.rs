@@ -102,12 +102,11 @@ impl Sinks {
         Route { settings: Arc::clone(settings), spam_file, auth_file, syslog, ident: ident(&s.ident_host) }
     }
 
-    /// Formats an event's lines into the buffers of its sinks; returns the number of lines.
-    pub fn route(&mut self, r: &Route, ev: &Event) -> u64 {
+    /// Formats an event's lines into the buffers of its sinks.
+    pub fn route(&mut self, r: &Route, ev: &Event) {
         let t = self.clock.at(&self.zone, ev.stamp);
         let s = &*r.settings;
         let pid = self.pid;
-        let mut lines = 0;
         match &ev.kind {
             &EventKind::Spam { comment_id, addr } => {
                 if let Some(i) = r.spam_file {
@@ -116,13 +115,11 @@ impl Sinks {
                         buf.extend_from_slice(date);
                         push_spam_tail(buf, comment_id, addr);
                     });
-                    lines += 1;
                 }
                 if let (Some(i), true) = (r.syslog, s.syslog_spam) {
                     let facility = s.syslog_facility.code();
                     self.syslogs[i]
                         .push(facility, false, &t, &r.ident, pid, |buf| push_spam_message(buf, comment_id, addr));
-                    lines += 1;
                 }
             }
             EventKind::Auth { kind, user, addr } => {
@@ -133,18 +130,15 @@ impl Sinks {
                         push_auth_file_head(buf, &t, hostname, &r.ident, pid);
                         push_auth_message(buf, kind, user, addr)
                     });
-                    lines += 1;
                 }
                 if let Some(i) = r.syslog {
                     let facility = s.syslog_facility.code();
                     self.syslogs[i].push(facility, !kind.is_failure(), &t, &r.ident, pid, |buf| {
                         push_auth_message(buf, kind, user, addr)
                     });
-                    lines += 1;
                 }
             }
         }
-        lines
     }
 
     fn file(&mut self, kind: &'static str, path: &PathBuf) -> usize {
