@@ -18,10 +18,10 @@ use ext_php_rs::prelude::*;
 use ext_php_rs::zend::{IniEntryDef, ModuleEntry};
 use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_start};
 
-mod api;
-mod config;
-mod hot;
-mod ini;
+mod call_frame;
+mod functions;
+mod php_ini;
+mod request_settings;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 const SUCCESS: i32 = 0;
@@ -49,7 +49,7 @@ fn guarded(f: impl FnOnce() + std::panic::UnwindSafe) -> i32 {
 
 unsafe extern "C" fn minit(_type: i32, module_number: i32) -> i32 {
     guarded(|| {
-        IniEntryDef::register(ini::ENTRIES.as_slice(), module_number);
+        IniEntryDef::register(php_ini::ENTRIES.as_slice(), module_number);
         process::register_fork_handler();
         zone();
     })
@@ -61,8 +61,8 @@ unsafe extern "C" fn rinit(_type: i32, _module_number: i32) -> i32 {
 
 unsafe extern "C" fn rshutdown(_type: i32, _module_number: i32) -> i32 {
     guarded(|| {
-        process::finish_request(Duration::from_millis(ini::request_wait_ms()));
-        config::reset();
+        process::finish_request(Duration::from_millis(php_ini::request_wait_ms()));
+        request_settings::reset();
     })
 }
 
@@ -111,5 +111,5 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .request_shutdown_function(rshutdown)
         .shutdown_function(mshutdown)
         .info_function(minfo);
-    api::register(module)
+    functions::register(module)
 }

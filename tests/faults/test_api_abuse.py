@@ -200,7 +200,7 @@ def test_api_abuse_gives_clear_errors_or_sanitized_lines(tmp_path, f2b_conf, fig
 # Values that were once accepted although they must be refused (fixed; kept as regression tests).
 ONCE_ACCEPTED = {
     "array-as-flag": ('banlog_configure(["syslog" => []])',
-                      "php-ext/src/api.rs setting_value(): arrays, objects and floats become "
+                      "php-ext/src/functions.rs setting_value(): arrays, objects and floats become "
                       "SettingValue::Int(i64::MIN), which flag() in runtime/src/settings.rs takes as true"),
     "object-as-flag": ('banlog_configure(["syslog_spam" => new stdClass])', "the same, for an object"),
     "nul-in-path": ('banlog_configure(["spam_log" => SPAM_DIR . "/evil.php\\0.log"])',

@@ -1,12 +1,14 @@
-//! php.ini directives (`banlog.*`): the defaults that `banlog_configure()` overrides.
+//! The php.ini directives (`banlog.*`, named with their defaults in `banlog_runtime::directives`)
+//! registered with PHP, and their current values: the defaults that `banlog_configure()` overrides.
 //!
 //! PHP calls [`on_modify`] whenever a directive changes (start-up, per-directory values, the end
 //! of a request that changed one); the value is checked there, so a bad php.ini line is refused by
 //! PHP with a startup warning and the previous value stays.
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
+use banlog_runtime::directives::{self, DIRECTIVES, QUEUE_CAPACITY, QUEUE_FULL_WAIT_MS, REQUEST_WAIT_MS};
 use banlog_runtime::{SettingValue, Settings};
 use ext_php_rs::ffi::{zend_ini_entry, zend_string};
 use ext_php_rs::flags::IniEntryPermission;
@@ -21,23 +23,23 @@ const FAILURE: c_int = -1;
 /// where a site's logs go is the admin's decision.
 const PERM: IniEntryPermission = IniEntryPermission::System.union(IniEntryPermission::PerDir);
 
-const fn entry(name: &'static CStr, default: &'static CStr) -> IniEntryDef {
-    let mut e = IniEntryDef::new(name, default, PERM);
+const fn entry(d: directives::Directive) -> IniEntryDef {
+    let mut e = IniEntryDef::new(d.name, d.default, PERM);
     e.on_modify = Some(on_modify);
     e
 }
 
 pub static ENTRIES: IniEntryDefs<11> = IniEntryDefs::new([
-    entry(c"banlog.spam_log", c""),
-    entry(c"banlog.syslog", c"1"),
-    entry(c"banlog.syslog_facility", c"auth"),
-    entry(c"banlog.syslog_target", c"/dev/log"),
-    entry(c"banlog.syslog_spam", c"0"),
-    entry(c"banlog.ident_host", c""),
-    entry(c"banlog.auth_log", c""),
-    entry(c"banlog.queue_capacity", c"1024"),
-    entry(c"banlog.request_wait_ms", c"1000"),
-    entry(c"banlog.queue_full_wait_ms", c"50"),
+    entry(DIRECTIVES[0]),
+    entry(DIRECTIVES[1]),
+    entry(DIRECTIVES[2]),
+    entry(DIRECTIVES[3]),
+    entry(DIRECTIVES[4]),
+    entry(DIRECTIVES[5]),
+    entry(DIRECTIVES[6]),
+    entry(DIRECTIVES[7]),
+    entry(DIRECTIVES[8]),
+    entry(DIRECTIVES[9]),
     IniEntryDef::end(),
 ]);
 
@@ -51,8 +53,12 @@ pub struct IniValues {
     pub queue_full_wait_ms: u64,
 }
 
-static VALUES: Mutex<IniValues> =
-    Mutex::new(IniValues { settings: Vec::new(), queue_capacity: 1024, request_wait_ms: 1000, queue_full_wait_ms: 50 });
+static VALUES: Mutex<IniValues> = Mutex::new(IniValues {
+    settings: Vec::new(),
+    queue_capacity: QUEUE_CAPACITY as usize,
+    request_wait_ms: REQUEST_WAIT_MS,
+    queue_full_wait_ms: QUEUE_FULL_WAIT_MS,
+});
 /// Bumped on every change, so that the hooks rebuild their defaults only when needed.
 pub static GENERATION: AtomicU64 = AtomicU64::new(1);
 

@@ -6,21 +6,21 @@ use std::time::Duration;
 
 use banlog_core::{parse_addr, sanitize_user_cow, AuthKind, Stamp};
 use banlog_runtime::{
-    process, Event, EventKind, RuntimeOptions, SettingValue, Settings, StatsSnapshot, Submitted, UserName,
+    process, Event, EventKind, PipelineOptions, SettingValue, Settings, StatsSnapshot, Submitted, UserName,
 };
 use ext_php_rs::binary_slice::BinarySlice;
 use ext_php_rs::boxed::ZBox;
-use ext_php_rs::builders::FunctionBuilder;
 use ext_php_rs::exception::{PhpException, PhpResult};
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ArrayKey, ZendHashTable, Zval};
 use ext_php_rs::zend::ce;
 
-use crate::{config, ini, zone, VERSION};
+use crate::call_frame::php_hooks;
+use crate::{php_ini, request_settings, zone, VERSION};
 
-/// Adds the functions of this module to the extension.
+/// Adds every PHP function of the extension.
 pub fn register(module: ModuleBuilder<'_>) -> ModuleBuilder<'_> {
-    crate::hot::register(module)
+    register_hooks(module)
         .function(wrap_function!(banlog_configure))
         .function(wrap_function!(banlog_flush))
         .function(wrap_function!(banlog_stats))
@@ -30,9 +30,9 @@ fn value_error(msg: String) -> PhpException {
     PhpException::new(msg, 0, ce::value_error())
 }
 
-fn runtime_options(pid: u32) -> RuntimeOptions {
-    let v = ini::values();
-    let mut o = RuntimeOptions::new(zone().clone());
+fn pipeline_options(pid: u32) -> PipelineOptions {
+    let v = php_ini::values();
+    let mut o = PipelineOptions::new(zone().clone());
     o.capacity = v.queue_capacity;
     o.full_wait = Duration::from_millis(v.queue_full_wait_ms);
     o.pid = pid;
@@ -43,30 +43,19 @@ fn runtime_options(pid: u32) -> RuntimeOptions {
 /// (then nothing can be written) or is gone; both are counted where they can be.
 fn submit(settings: &Arc<Settings>, kind: EventKind) -> bool {
     let event = Event { stamp: Stamp::now(), kind };
-    process::with_producer(runtime_options, |p| p.submit(settings, event) != Submitted::Dropped).unwrap_or(false)
+    process::with_producer(pipeline_options, |p| p.submit(settings, event) != Submitted::Dropped).unwrap_or(false)
 }
 
-/// Logs a comment marked as spam. Returns false when no spam log (or syslog mirror) is set.
-/// (Registered by `hot.rs`, which calls [`log_spam`] directly when the types are exact.)
-#[php_function]
-pub fn banlog_spam(comment_id: i64, ip: BinarySlice<u8>) -> PhpResult<bool> {
-    log_spam(comment_id, ip.into())
-}
-
-/// Logs an authentication event of a fixed kind. The user name is escaped and capped, never
-/// refused: an attacker's attempt must be counted whatever name it used.
-#[php_function]
-pub fn banlog_auth(event: BinarySlice<u8>, user: BinarySlice<u8>, ip: BinarySlice<u8>) -> PhpResult<bool> {
-    log_auth(event.into(), user.into(), ip.into())
-}
-
-/// The functions ext-php-rs generates for the two hooks (their handlers parse any arguments).
-pub fn generated_hooks() -> [FunctionBuilder<'static>; 2] {
-    [wrap_function!(banlog_spam), wrap_function!(banlog_auth)]
+php_hooks! {
+    /// Logs a comment marked as spam. Returns false when no spam log (or syslog mirror) is set.
+    fn banlog_spam(comment_id: i64, ip: BinarySlice<u8>) => log_spam;
+    /// Logs an authentication event of a fixed kind. The user name is escaped and capped, never
+    /// refused: an attacker's attempt must be counted whatever name it used.
+    fn banlog_auth(event: BinarySlice<u8>, user: BinarySlice<u8>, ip: BinarySlice<u8>) => log_auth;
 }
 
 /// What `banlog_spam()` does once its arguments are read.
-pub fn log_spam(comment_id: i64, ip: &[u8]) -> PhpResult<bool> {
+fn log_spam(comment_id: i64, ip: &[u8]) -> PhpResult<bool> {
     // 0: a comment discarded (by Akismet) before it was stored, so before it had an id.
     let Ok(comment_id) = u64::try_from(comment_id) else {
         return Err(value_error(format!(
@@ -75,16 +64,18 @@ pub fn log_spam(comment_id: i64, ip: &[u8]) -> PhpResult<bool> {
     };
     let addr =
         parse_addr(ip).map_err(|e| value_error(format!("banlog_spam(): Argument #2 ($ip) is not valid: {e}")))?;
-    Ok(config::with_current(|settings| settings.wants_spam() && submit(settings, EventKind::Spam { comment_id, addr })))
+    Ok(request_settings::with_current(|settings| {
+        settings.wants_spam() && submit(settings, EventKind::Spam { comment_id, addr })
+    }))
 }
 
 /// What `banlog_auth()` does once its arguments are read.
-pub fn log_auth(event: &[u8], user: &[u8], ip: &[u8]) -> PhpResult<bool> {
+fn log_auth(event: &[u8], user: &[u8], ip: &[u8]) -> PhpResult<bool> {
     let kind = AuthKind::from_name(event)
         .map_err(|e| value_error(format!("banlog_auth(): Argument #1 ($event) is not valid: {e}")))?;
     let addr =
         parse_addr(ip).map_err(|e| value_error(format!("banlog_auth(): Argument #3 ($ip) is not valid: {e}")))?;
-    Ok(config::with_current(|settings| {
+    Ok(request_settings::with_current(|settings| {
         if !settings.wants_auth() {
             return false;
         }
@@ -109,7 +100,7 @@ pub fn banlog_configure(settings: &ZendHashTable) -> PhpResult<()> {
         };
         pairs.push((key, setting_value(value)));
     }
-    config::configure(&pairs).map_err(|e| value_error(format!("banlog_configure(): {e}")))
+    request_settings::configure(&pairs).map_err(|e| value_error(format!("banlog_configure(): {e}")))
 }
 
 fn setting_value(z: &Zval) -> SettingValue {
@@ -144,7 +135,7 @@ pub fn banlog_stats() -> PhpResult<ZBox<ZendHashTable>> {
     let snap = process::existing().map(|rt| rt.stats()).unwrap_or_else(|| StatsSnapshot {
         pid: process::pid(),
         time_zone: zone().source.clone(),
-        queue_capacity: ini::values().queue_capacity as u64,
+        queue_capacity: php_ini::values().queue_capacity as u64,
         ..Default::default()
     });
     stats_array(&snap).map_err(|e| PhpException::from(e.to_string()))
@@ -170,7 +161,7 @@ fn stats_array(s: &StatsSnapshot) -> ext_php_rs::error::Result<ZBox<ZendHashTabl
         a.insert(k, php_int(v))?;
     }
     a.insert("time_zone", s.time_zone.as_str())?;
-    let cfg = config::current();
+    let cfg = request_settings::current();
     let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let flag = |b: bool| if b { "1" } else { "0" };
     let mut st = ZendHashTable::new();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use banlog_runtime::{SettingValue, Settings, SettingsError};
 
-use crate::ini;
+use crate::php_ini;
 
 struct State {
     generation: u64,
@@ -31,7 +31,7 @@ thread_local! {
 fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
     STATE.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let gen = ini::GENERATION.load(Relaxed);
+        let gen = php_ini::GENERATION.load(Relaxed);
         let state = slot.get_or_insert_with(|| State {
             generation: 0,
             defaults: Arc::new(Settings::default()),
@@ -39,7 +39,7 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
             last_configured: None,
         });
         if state.generation != gen {
-            state.defaults = Arc::new(ini::settings());
+            state.defaults = Arc::new(php_ini::settings());
             state.generation = gen;
         }
         f(state)
