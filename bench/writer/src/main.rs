@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use banlog_core::{AuthKind, LocalZone, Stamp};
 use banlog_runtime::pipeline::hostname;
-use banlog_runtime::sink::Sinks;
+use banlog_runtime::sink::{Mode, Sinks};
 use banlog_runtime::{Event, EventKind, Pipeline, PipelineOptions, Settings};
 
 /// What the writer thread takes off the queue at most before it writes the batch (runtime/src/writer.rs).
@@ -79,7 +79,7 @@ fn run_sinks(zone: &LocalZone, (settings, events): &(Arc<Settings>, Vec<Event>))
         for ev in batch {
             sinks.route(&route, ev);
         }
-        let out = sinks.write_pending(Duration::from_millis(500));
+        let out = sinks.write_pending(Duration::from_millis(500), Mode::Writer);
         assert_eq!(out.written, batch.len() as u64, "every line written");
     }
     t.elapsed()

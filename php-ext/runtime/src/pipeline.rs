@@ -16,7 +16,7 @@ use crate::queue::{Msg, Overflow, Producer, Queue};
 use crate::sink::Sinks;
 use crate::state::SharedState;
 use crate::stats::StatsSnapshot;
-use crate::writer;
+use crate::writer::{Inline, Writer};
 
 /// How a pipeline is started.
 #[derive(Debug, Clone)]
@@ -49,6 +49,7 @@ impl PipelineOptions {
 
 pub struct Pipeline {
     queue: Arc<Queue>,
+    writer: Arc<Writer>,
     thread: Mutex<Option<JoinHandle<()>>>,
     opts: PipelineOptions,
 }
@@ -62,10 +63,9 @@ impl Pipeline {
         let overflow = Arc::new(Overflow::default());
         let sinks = Sinks::new(opts.zone.clone(), opts.hostname.clone(), opts.pid);
         let retry = opts.retry_interval;
-        let (for_writer, over_for_writer) = (Arc::clone(&state), Arc::clone(&overflow));
-        let thread = std::thread::Builder::new()
-            .name("banlog-writer".into())
-            .spawn(move || writer::run(rx, over_for_writer, for_writer, sinks, retry))?;
+        let writer = Arc::new(Writer::new(rx, Arc::clone(&overflow), Arc::clone(&state), sinks, retry));
+        let for_thread = Arc::clone(&writer);
+        let thread = std::thread::Builder::new().name("banlog-writer".into()).spawn(move || for_thread.run())?;
         let queue = Arc::new(Queue {
             tx,
             overflow,
@@ -74,7 +74,7 @@ impl Pipeline {
             full_wait: opts.full_wait,
             wake_every: Queue::wake_every(capacity),
         });
-        Ok(Pipeline { queue, thread: Mutex::new(Some(thread)), opts })
+        Ok(Pipeline { queue, writer, thread: Mutex::new(Some(thread)), opts })
     }
 
     pub fn pid(&self) -> u32 {
@@ -106,11 +106,23 @@ impl Pipeline {
         self.state().wait_until(Instant::now() + timeout, || w.processed.load(SeqCst) >= target)
     }
 
-    /// Ends a request of `producer`'s thread: waits until its events are handled (written, or
-    /// held for a retry); then it starts counting afresh. True when there were none.
+    /// Ends a request of `producer`'s thread: makes sure its events are handled (written, or
+    /// held for a retry), then it starts counting afresh. True when there were none.
+    ///
+    /// The calling thread writes them itself when the writer thread has not taken them yet and
+    /// is not busy (see [`Writer::write_inline`]); else it wakes the writer and waits.
     pub fn finish_request(&self, producer: &mut Producer, timeout: Duration) -> bool {
         let target = producer.take_last_accepted();
-        target == 0 || self.wait_processed(target, timeout)
+        if target == 0 || self.state().counters.writer.processed.load(SeqCst) >= target {
+            return true;
+        }
+        match self.writer.write_inline() {
+            Inline::Done if self.state().counters.writer.processed.load(SeqCst) >= target => return true,
+            Inline::Done => {}
+            // Lines held for a retry, a file to reopen: the writer thread's work, now.
+            Inline::Writer => self.queue.wake(),
+        }
+        self.wait_processed(target, timeout)
     }
 
     /// Waits until every event accepted so far is written and nothing waits for a retry.
@@ -119,6 +131,10 @@ impl Pipeline {
         let w = &self.state().counters.writer;
         let done = || w.processed.load(SeqCst) >= target && w.pending.load(SeqCst) == 0;
         if done() {
+            return true;
+        }
+        // A few events queued by this process's threads: written here, as at a request's end.
+        if self.writer.write_inline() == Inline::Done && done() {
             return true;
         }
         self.queue.wake();

@@ -1,4 +1,9 @@
-//! The writer thread: drains the queue in batches, writes them, retries what failed.
+//! Draining the queue: take messages, route the events to their sinks, write, retry what failed.
+//!
+//! The writer thread does it in batches. A request's own thread may do it too, at the request's
+//! end, for the few events it has just queued ([`Writer::write_inline`]): waking another thread
+//! and waiting for it costs more than the one `write` the lines need. The sinks sit behind one
+//! lock, so whoever holds it writes the queue's messages in their order, whole.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -6,44 +11,131 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
+use parking_lot::Mutex;
 
 use crate::queue::{Msg, Overflow};
-use crate::sink::{Route, Sinks};
+use crate::sink::{Mode, Route, Sinks};
 use crate::state::SharedState;
 use crate::stats::Counters;
 
 /// Events taken off the queue before one write per sink.
 const MAX_BATCH: usize = 512;
-/// How long the writer sleeps when nobody wakes it. Callers wake it every few events and at the
-/// end of each request; this bounds the delay of an event made early in a long request.
+/// How long the writer sleeps when nobody wakes it. Callers wake it every few events and when
+/// they wait for it; this bounds the delay of an event made early in a long request.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// Messages a request's thread writes itself at most; a longer queue is a burst, left to the
+/// writer thread.
+const INLINE_MAX: usize = 64;
 
-pub(crate) fn run(
-    rx: Receiver<Msg>,
+pub(crate) struct Writer {
     overflow: Arc<Overflow>,
-    shared: Arc<SharedState>,
-    mut sinks: Sinks,
+    state: Arc<SharedState>,
     retry: Duration,
-) {
-    let mut stop_at: Option<Instant> = None;
-    // Each producer's settings, resolved to its sinks when they arrive. A PHP process has one
-    // producer (a thread-safe build one per thread), so a short list beats a hash map.
-    let mut routes: Vec<(u32, Route)> = Vec::new();
-    loop {
+    sinks: Mutex<Drain>,
+}
+
+/// What the one who drains holds.
+struct Drain {
+    /// Dropped when the writer thread ends, so that later events are refused, not lost unseen.
+    rx: Option<Receiver<Msg>>,
+    sinks: Sinks,
+    /// Each producer's settings, resolved to its sinks when they arrive. A PHP process has one
+    /// producer (a thread-safe build one per thread), so a short list beats a hash map.
+    routes: Vec<(u32, Route)>,
+    stop_at: Option<Instant>,
+    /// Events routed by a request's thread whose lines wait for the writer thread (a file to
+    /// reopen, a socket to connect): counted as processed once it has written them.
+    held: u64,
+}
+
+/// What a request's thread did at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inline {
+    /// Everything queued is written (or held for a retry, as the writer would have).
+    Done,
+    /// Left to the writer thread: it is busy, the queue is long, or a sink needs its care.
+    Writer,
+}
+
+impl Writer {
+    pub fn new(
+        rx: Receiver<Msg>,
+        overflow: Arc<Overflow>,
+        state: Arc<SharedState>,
+        sinks: Sinks,
+        retry: Duration,
+    ) -> Self {
+        let drain = Drain { rx: Some(rx), sinks, routes: Vec::new(), stop_at: None, held: 0 };
+        Writer { overflow, state, retry, sinks: Mutex::new(drain) }
+    }
+
+    /// The writer thread's loop, until a stop message has been handled.
+    pub fn run(&self) {
+        loop {
+            let mut d = self.sinks.lock();
+            let taken = self.step(&mut d, Mode::Writer).taken;
+            let (pending, stop_at) = (d.sinks.pending(), d.stop_at);
+            let queued = d.rx.as_ref().map_or(0, Receiver::len);
+            if let Some(deadline) = stop_at {
+                let drained = queued == 0 && self.overflow.is_empty();
+                if drained && (pending == 0 || Instant::now() >= deadline) {
+                    let w = &self.state.counters.writer;
+                    Counters::add(&w.dropped, pending);
+                    w.pending.store(0, Relaxed);
+                    d.rx = None;
+                    break;
+                }
+                drop(d);
+                if drained {
+                    std::thread::sleep(self.retry.min(deadline.saturating_duration_since(Instant::now())));
+                }
+            } else if taken < MAX_BATCH {
+                drop(d);
+                // The queue is empty (or was a moment ago): sleep until a caller wakes us, a retry
+                // is due, or the idle period ends.
+                std::thread::park_timeout(if pending > 0 { self.retry } else { IDLE_WAKE });
+            }
+        }
+        self.state.progress(|| self.state.running.store(false, SeqCst));
+    }
+
+    /// Writes what is queued on the calling thread, when that is quick and safe: the writer
+    /// thread is not at it, the queue holds a few messages, nothing waits in the overflow list or
+    /// for a retry. Returns [`Inline::Writer`] when the writer thread must finish the job.
+    pub fn write_inline(&self) -> Inline {
+        if !self.overflow.is_empty() {
+            return Inline::Writer;
+        }
+        let Some(mut d) = self.sinks.try_lock() else { return Inline::Writer };
+        let queued = d.rx.as_ref().map_or(usize::MAX, Receiver::len);
+        if queued > INLINE_MAX || d.sinks.pending() > 0 || d.held > 0 || d.stop_at.is_some() {
+            return Inline::Writer;
+        }
+        let out = self.step(&mut d, Mode::Inline);
+        if out.deferred || d.sinks.pending() > 0 || d.stop_at.is_some() {
+            Inline::Writer
+        } else {
+            Inline::Done
+        }
+    }
+
+    /// Takes a batch off the queue (and, for the writer thread, the overflow list), routes and
+    /// writes it, and publishes the counters.
+    fn step(&self, d: &mut Drain, mode: Mode) -> Step {
         let mut taken = 0;
         let mut events = 0u64;
-        // A bug in formatting or writing must not kill the thread: the events would be lost.
+        let Drain { rx, sinks, routes, stop_at, held } = d;
+        let Some(rx) = rx.as_ref() else { return Step { taken: 0, deferred: false } };
+        // A bug in formatting or writing must not kill the thread, nor unwind into PHP.
         let step = catch_unwind(AssertUnwindSafe(|| {
             while taken < MAX_BATCH {
                 match rx.try_recv() {
                     Ok(Msg::Event { producer, event }) => {
                         match routes.iter().find(|(p, _)| *p == producer) {
-                            Some((_, route)) => {
-                                sinks.route(route, &event);
-                            }
+                            Some((_, route)) => sinks.route(route, &event),
                             // Settings always precede a producer's events in the queue; should
                             // that ever break, the loss is counted, not hidden.
-                            None => Counters::add(&shared.counters.writer.dropped, 1),
+                            None => Counters::add(&self.state.counters.writer.dropped, 1),
                         }
                         events += 1;
                     }
@@ -54,7 +146,7 @@ pub(crate) fn run(
                             None => routes.push((producer, route)),
                         }
                     }
-                    Ok(Msg::Stop(deadline)) => stop_at = Some(deadline),
+                    Ok(Msg::Stop(deadline)) => *stop_at = Some(deadline),
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
                         stop_at.get_or_insert_with(Instant::now);
@@ -63,12 +155,11 @@ pub(crate) fn run(
                 }
                 taken += 1;
             }
-            if !overflow.is_empty() {
-                let over = overflow.take();
+            if mode == Mode::Writer && !self.overflow.is_empty() {
                 // Resolved again only when the settings change, not for each of (up to a million)
                 // events: a lookup allocates the ident.
                 let mut route: Option<Route> = None;
-                for (settings, event) in over {
+                for (settings, event) in self.overflow.take() {
                     let r = match route.take() {
                         Some(r) if r.is_for(&settings) => r,
                         _ => sinks.resolve(&settings),
@@ -78,38 +169,39 @@ pub(crate) fn run(
                     events += 1;
                 }
             }
-            sinks.write_pending(retry)
+            sinks.write_pending(self.retry, mode)
         }));
-        let w = &shared.counters.writer;
+        let w = &self.state.counters.writer;
+        let mut deferred = false;
         // After a panic the batch's events are counted all the same (below), so no caller waits
         // for them.
         if let Ok(out) = step {
             Counters::add(&w.written, out.written);
             Counters::add(&w.dropped, out.dropped);
             Counters::add(&w.retried, out.failed_attempts);
+            deferred = out.deferred;
+        }
+        if deferred {
+            // Their lines wait in the sinks for the writer thread, which counts them once written.
+            *held += events;
+            events = 0;
+        } else {
+            events += std::mem::take(held);
         }
         w.pending.store(sinks.pending(), Relaxed);
-        *shared.board.0.lock() = sinks.stats();
-        shared.progress(|| {
-            w.processed.fetch_add(events, SeqCst);
-        });
-
-        if let Some(deadline) = stop_at {
-            let drained = rx.is_empty() && overflow.is_empty();
-            if drained && (sinks.pending() == 0 || Instant::now() >= deadline) {
-                let left = sinks.pending();
-                Counters::add(&w.dropped, left);
-                w.pending.store(0, Relaxed);
-                break;
-            }
-            if drained {
-                std::thread::sleep(retry.min(deadline.saturating_duration_since(Instant::now())));
-            }
-        } else if taken < MAX_BATCH {
-            // The queue is empty (or was a moment ago): sleep until a caller wakes us, a retry is
-            // due, or the idle period ends.
-            std::thread::park_timeout(if sinks.pending() > 0 { retry } else { IDLE_WAKE });
+        if !(mode == Mode::Inline && events == 0 && taken == 0) {
+            *self.state.board.0.lock() = sinks.stats();
         }
+        if events > 0 || mode == Mode::Writer {
+            self.state.progress(|| {
+                w.processed.fetch_add(events, SeqCst);
+            });
+        }
+        Step { taken, deferred }
     }
-    shared.progress(|| shared.running.store(false, SeqCst));
+}
+
+struct Step {
+    taken: usize,
+    deferred: bool,
 }

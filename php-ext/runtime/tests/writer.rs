@@ -292,3 +292,41 @@ fn finish_request_waits_for_this_producers_events_only_once() {
     assert_eq!(p.last_accepted(), 0, "the next request starts with nothing to wait for");
     rt.stop(Duration::from_secs(5));
 }
+
+#[test]
+fn finish_request_writes_whole_lines_in_order_across_rotations() {
+    // A request's end writes its events on its own thread when it can, and leaves a rotated
+    // file to the writer thread, which reopens it: every line lands once, in order, in the file
+    // the path names when it is written.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spam.log");
+    let s = settings(|s| s.spam_log = Some(path.clone()));
+    let rt = start(opts());
+    let mut p = rt.producer();
+    let mut rotated = Vec::new();
+    for id in 1..=300u64 {
+        for k in 0..(id % 3) {
+            p.submit(&s, spam(id * 10 + k));
+        }
+        assert!(rt.finish_request(&mut p, Duration::from_secs(5)));
+        if id % 50 == 0 {
+            let to = dir.path().join(format!("spam.log.{id}"));
+            std::fs::rename(&path, &to).unwrap();
+            rotated.push(to);
+        }
+    }
+    let mut got = Vec::new();
+    for f in rotated.iter().chain([&path]) {
+        if f.exists() {
+            got.extend(ids(f));
+        }
+    }
+    let want: Vec<u64> = (1..=300u64).flat_map(|id| (0..(id % 3)).map(move |k| id * 10 + k)).collect();
+    assert_eq!(got, want);
+    let st = rt.stats();
+    assert_eq!(
+        (st.accepted, st.processed, st.written, st.dropped),
+        (want.len() as u64, want.len() as u64, want.len() as u64, 0)
+    );
+    assert!(rt.stop(Duration::from_secs(5)));
+}

@@ -7,7 +7,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{unix_now, Outcome, MAX_PENDING_LINES};
+use super::{unix_now, Mode, Outcome, MAX_PENDING_LINES};
 use crate::stats::SinkStats;
 
 /// Mode of a log file banlog creates: the web server writes, the adm group (fail2ban) reads.
@@ -57,15 +57,46 @@ impl FileSink {
     }
 
     /// Writes the pending lines in one `write` call (more only if the kernel takes part of it).
-    /// After a failure, waits for `retry` before it tries again.
-    pub fn write_pending(&mut self, now: Instant, retry: Duration) -> Outcome {
+    /// After a failure, waits for `retry` before it tries again. In [`Mode::Inline`], writes only
+    /// to the file already open at the path, else leaves the lines for the writer thread.
+    pub fn write_pending(&mut self, now: Instant, retry: Duration, mode: Mode) -> Outcome {
         let dropped = std::mem::take(&mut self.new_dropped);
         let mut out = Outcome { dropped, ..Default::default() };
         if self.buf.is_empty() || self.retry_at.is_some_and(|t| now < t) {
             return out;
         }
-        self.retry_at = None;
+        if mode == Mode::Inline {
+            match self.open_size() {
+                Some(size) => {
+                    let result = self.write_buf(size);
+                    return self.settle(result, now, retry, out);
+                }
+                None => {
+                    out.deferred = true;
+                    return out;
+                }
+            }
+        }
         let result = self.ensure_open().and_then(|size| self.write_buf(size));
+        self.settle(result, now, retry, out)
+    }
+
+    /// The size of the open file when the path still names it (no reopen needed).
+    fn open_size(&self) -> Option<u64> {
+        let (_, dev, ino) = self.file.as_ref()?;
+        let m = std::fs::metadata(&self.path).ok()?;
+        ((m.dev(), m.ino()) == (*dev, *ino)).then(|| m.len())
+    }
+
+    /// Counts a write attempt's result.
+    fn settle(
+        &mut self,
+        result: Result<u64, (u64, io::Error)>,
+        now: Instant,
+        retry: Duration,
+        mut out: Outcome,
+    ) -> Outcome {
+        self.retry_at = None;
         match result {
             Ok(n) => out.written = n,
             Err((n, e)) => {
@@ -112,6 +143,10 @@ impl FileSink {
     /// Writes chunks of whole lines, each after reserving its blocks: on a full disk a chunk then
     /// fails whole instead of leaving a torn line, to which another process appending to the
     /// same log would glue its own line (and fail2ban would match neither).
+    ///
+    /// A chunk that lies within one page of the file is written without a reservation: the kernel
+    /// copies a page at a time and allocates its blocks before copying, so a full disk fails such
+    /// a write whole, and the reservation (a system call as dear as the write) buys nothing.
     fn write_buf(&mut self, size: u64) -> Result<u64, (u64, io::Error)> {
         let (file, _, _) = self.file.as_mut().expect("opened by ensure_open");
         let prefixed = self.torn;
@@ -128,10 +163,15 @@ impl FileSink {
             }
             if reserved <= done {
                 let end = chunk_end(&self.buf, done);
-                match reserve(file, size + done as u64, end - done) {
-                    Ok(true) => reserved = end,
-                    Ok(false) => reserved = usize::MAX,
-                    Err(e) => break Err(e),
+                let at = size + done as u64;
+                if within_one_page(at, end - done) {
+                    reserved = end;
+                } else {
+                    match reserve(file, at, end - done) {
+                        Ok(true) => reserved = end,
+                        Ok(false) => reserved = usize::MAX,
+                        Err(e) => break Err(e),
+                    }
                 }
             }
             match file.write(&self.buf[done..reserved.min(self.buf.len())]) {
@@ -188,6 +228,14 @@ fn chunk_end(buf: &[u8], start: usize) -> usize {
         Some(p) => start + p + 1,
         None => buf[limit..].iter().position(|&b| b == b'\n').map_or(buf.len(), |p| limit + p + 1),
     }
+}
+
+/// The smallest page size Linux uses: a write inside one such page is inside one page of any size.
+const PAGE: u64 = 4096;
+
+/// Whether `len` bytes written at `offset` stay within one page.
+fn within_one_page(offset: u64, len: usize) -> bool {
+    offset % PAGE + len as u64 <= PAGE
 }
 
 /// Reserves `len` bytes of blocks at `offset` without changing the file's size. Ok(false) when the
@@ -259,7 +307,7 @@ mod tests {
         let mut s = FileSink::new("spam_log", path.clone());
         s.push_line("one");
         s.push_line("two");
-        assert_eq!(s.write_pending(Instant::now(), Duration::ZERO).written, 2);
+        assert_eq!(s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer).written, 2);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
         assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
         assert_eq!(s.pending(), 0);
@@ -271,16 +319,16 @@ mod tests {
         let path = dir.path().join("spam.log");
         let mut s = FileSink::new("spam_log", path.clone());
         s.push_line("before");
-        s.write_pending(Instant::now(), Duration::ZERO);
+        s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
         std::fs::rename(&path, dir.path().join("spam.log.1")).unwrap();
         s.push_line("after rename");
-        s.write_pending(Instant::now(), Duration::ZERO);
+        s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "after rename\n");
         assert_eq!(std::fs::read_to_string(dir.path().join("spam.log.1")).unwrap(), "before\n");
         // copytruncate: the same inode emptied in place
         std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
         s.push_line("after truncate");
-        s.write_pending(Instant::now(), Duration::ZERO);
+        s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "after truncate\n");
     }
 
@@ -290,12 +338,12 @@ mod tests {
         let path = dir.path().join("later/spam.log");
         let mut s = FileSink::new("spam_log", path.clone());
         s.push_line("kept");
-        let out = s.write_pending(Instant::now(), Duration::ZERO);
+        let out = s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
         assert_eq!((out.written, out.failed_attempts), (0, 1));
         assert!(s.stats().last_error.unwrap().contains("directory does not exist"));
         assert_eq!(s.pending(), 1);
         std::fs::create_dir(dir.path().join("later")).unwrap();
-        assert_eq!(s.write_pending(Instant::now(), Duration::ZERO).written, 1);
+        assert_eq!(s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer).written, 1);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept\n");
     }
 
@@ -304,7 +352,7 @@ mod tests {
         // /dev/full fails every write with ENOSPC, like a full disk.
         let mut s = FileSink::new("spam_log", "/dev/full".into());
         s.push_line("x");
-        let out = s.write_pending(Instant::now(), Duration::ZERO);
+        let out = s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
         assert_eq!((out.written, out.failed_attempts), (0, 1));
         assert!(s.stats().last_error.unwrap().contains("no space left"));
         assert_eq!(s.pending(), 1);

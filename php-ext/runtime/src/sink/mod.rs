@@ -23,6 +23,16 @@ pub use self::syslog::SyslogSink;
 /// Lines a sink holds for a retry before it drops new ones (about 100 MB of lines at most).
 pub const MAX_PENDING_LINES: usize = 1_000_000;
 
+/// Who writes: the writer thread, or a request's thread at its end ([`crate::writer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Writer,
+    /// Writes only to sinks that are ready: a file open and not rotated away, a syslog socket
+    /// connected. Opening, reconnecting and retrying are left to the writer thread
+    /// ([`Outcome::deferred`]), which sleeps between retries.
+    Inline,
+}
+
 /// All sinks of one writer, created on first use and kept open.
 pub struct Sinks {
     zone: LocalZone,
@@ -161,14 +171,14 @@ impl Sinks {
 
     /// Tries to write everything pending in every sink; a sink that failed is tried again only
     /// once `retry` has passed.
-    pub fn write_pending(&mut self, retry: Duration) -> Outcome {
+    pub fn write_pending(&mut self, retry: Duration, mode: Mode) -> Outcome {
         let now = Instant::now();
         let mut out = Outcome::default();
         for f in &mut self.files {
-            out.add(f.write_pending(now, retry));
+            out.add(f.write_pending(now, retry, mode));
         }
         for s in &mut self.syslogs {
-            out.add(s.write_pending(now, retry));
+            out.add(s.write_pending(now, retry, mode));
         }
         out
     }
@@ -193,6 +203,8 @@ pub struct Outcome {
     pub written: u64,
     pub dropped: u64,
     pub failed_attempts: u64,
+    /// Lines were left for the writer thread ([`Mode::Inline`] only).
+    pub deferred: bool,
 }
 
 impl Outcome {
@@ -200,6 +212,7 @@ impl Outcome {
         self.written += o.written;
         self.dropped += o.dropped;
         self.failed_attempts += o.failed_attempts;
+        self.deferred |= o.deferred;
     }
 }
 

@@ -10,7 +10,7 @@ use banlog_core::clock::LocalTime;
 use banlog_core::line::push_syslog_head;
 use syslog::{LogFormat, Logger, LoggerBackend, Severity};
 
-use super::{unix_now, Outcome, MAX_PENDING_LINES};
+use super::{unix_now, Mode, Outcome, MAX_PENDING_LINES};
 use crate::settings::SyslogTarget;
 use crate::stats::SinkStats;
 
@@ -95,10 +95,27 @@ impl SyslogSink {
         SinkStats { pending: self.queue.len() as u64, ..self.stats.clone() }
     }
 
-    /// Sends what is queued; after a failure, waits for `retry` before it tries again.
-    pub fn write_pending(&mut self, now: Instant, retry: Duration) -> Outcome {
+    /// Sends what is queued; after a failure, waits for `retry` before it tries again. In
+    /// [`Mode::Inline`], sends only over a connection already made, and leaves what it cannot
+    /// send to the writer thread.
+    pub fn write_pending(&mut self, now: Instant, retry: Duration, mode: Mode) -> Outcome {
         let mut out = Outcome { dropped: std::mem::take(&mut self.new_dropped), ..Default::default() };
         if self.queue.is_empty() || self.retry_at.is_some_and(|t| now < t) {
+            return out;
+        }
+        if mode == Mode::Inline {
+            while let (Some(rec), Some(conn)) = (self.queue.front(), self.conn.as_mut()) {
+                match conn.formatter.format(&mut conn.backend, Severity::LOG_NOTICE, &rec[..]) {
+                    Ok(()) => {
+                        self.queue.pop_front();
+                        out.written += 1;
+                    }
+                    // Maybe the daemon restarted: the writer thread reconnects.
+                    Err(_) => self.conn = None,
+                }
+            }
+            out.deferred = !self.queue.is_empty();
+            self.stats.written += out.written;
             return out;
         }
         self.retry_at = None;
