@@ -13,6 +13,8 @@
  *       until:  as `cost`, but each timed chunk ends with banlog_flush(): the cost until every line
  *               of the chunk is in the kernel's hands (file written, datagram taken by rsyslog).
  *       single: every call followed by banlog_flush(), timed one by one: one event per request.
+ *       idle:   as `single`, with an untimed pause of BENCH_IDLE_US (1000) µs after each call, as
+ *               between requests; the pure-PHP ways too (their line is written when they return).
  *       paced, burst: for the pure-PHP syslog ways, see below.
  * DIR   where the log files go.
  *
@@ -106,7 +108,7 @@ if (str_starts_with($way, 'banlog_') && !$ext) {
 $drain = $ext && str_starts_with($way, 'banlog_') ? 'if (!banlog_flush(60000)) { fwrite(STDERR, "flush timed out\n"); exit(4); }' : '';
 $in_chunk_end = $mode === 'until' ? $drain : '';
 $between = $mode === 'until' ? '' : $drain;
-$after_call = $mode === 'single' ? $drain : '';
+$after_call = $mode === 'single' || $mode === 'idle' ? $drain : '';
 /*
  * The pure-PHP syslog ways send straight to the daemon's socket. A unix datagram socket queues
  * net.unix.max_dgram_qlen (10 by default) datagrams; beyond that the sender blocks until the
@@ -114,6 +116,11 @@ $after_call = $mode === 'single' ? $drain : '';
  * MODE paced (request path): chunks of 8 calls, then an untimed pause for the daemon to catch up.
  * MODE burst: chunks as given, no pause: the sustained rate through rsyslog, daemon-bound.
  */
+if ($mode === 'idle') {
+    $chunk = 1;
+    $chunks = $calls;
+    $between = 'usleep(' . (int) (getenv('BENCH_IDLE_US') ?: 1000) . ');';
+}
 if ($mode === 'paced') {
     $chunk = 8;
     $chunks = intdiv($calls + $chunk - 1, $chunk);
@@ -200,7 +207,7 @@ $calls_done = $warm * $chunk;
 $result = ['way' => $way, 'mode' => $mode, 'chunk' => $chunk, 'calls_per_pass' => $chunks * $chunk,
     'loop_overhead_ns' => round($loop_ns, 2), 'timer_overhead_ns' => round($timer_ns, 2)];
 
-if ($mode !== 'single') {
+if ($mode !== 'single' && $mode !== 'idle') {
     $batch = $f($chunks, $chunk, $calls_done, $IPS, $USERS, false);
     $calls_done += $chunks * $chunk;
     $result['batch'] = summary($batch, (float) $chunk, $loop_ns);

@@ -3,8 +3,9 @@
 //! Lifecycle, named after PHP's phases:
 //! - `minit`: php.ini directives, the fork handler, the local time zone (while single-threaded);
 //! - `rinit`: nothing to do: the writer starts on a process's first event, after any fork;
-//! - `rshutdown`: a short bounded wait until this request's events are written, only in requests
-//!   that made events; then the settings go back to the php.ini defaults;
+//! - `rshutdown`: in requests that made events, makes sure they are written before php-fpm ends
+//!   the response: written here when the writer thread is idle, else a short bounded wait for it;
+//!   then the settings go back to the php.ini defaults;
 //! - `mshutdown`: the process that owns the writer drains and stops it.
 
 use std::ffi::c_int;

@@ -26,6 +26,9 @@ EXPECTED_ROWS = (
     + [("burst", w) for w in SYSLOG_WAYS]
     + [("until", h) for h in ("banlog_spam", "banlog_auth")]
     + [("single", h) for h in ("banlog_spam", "banlog_auth")]
+    + [("idle", w) for w in ("banlog_spam", "fpc_lock", "banlog_auth", "syslog_openclose")]
+    + [("fpm_request", f"{d}:{w}") for d in ("fcgi", "cgi-fcgi")
+       for w in ("none", "banlog_spam", "fpc_lock", "banlog_auth", "syslog_openclose")]
     + [("writer", k) for k in ("writer_sinks_spam_lps", "writer_thread_spam_lps", "writer_sinks_auth_file_lps",
                                "ceiling_batches_lps", "ceiling_bufwriter_lps", "ceiling_lps")]
     + [("contention", f"{w}_x{n}") for n in (8, 32) for w in ("banlog", "fpc_lock", "fallback")]
@@ -68,7 +71,7 @@ def test_every_row_is_there_with_a_sane_number(results):
 
 
 def test_cost_runs_wrote_every_line(results):
-    for section in ("cost", "burst", "until", "single"):
+    for section in ("cost", "burst", "until", "single", "idle"):
         for way, r in results[section].items():
             assert r["verified"], (section, way)
             assert r["calls"] >= 1
