@@ -55,7 +55,7 @@ pub struct IniValues {
 
 static VALUES: Mutex<IniValues> = Mutex::new(IniValues {
     settings: Vec::new(),
-    queue_capacity: QUEUE_CAPACITY as usize,
+    queue_capacity: QUEUE_CAPACITY,
     request_wait_ms: REQUEST_WAIT_MS,
     queue_full_wait_ms: QUEUE_FULL_WAIT_MS,
 });

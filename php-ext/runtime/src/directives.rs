@@ -27,7 +27,7 @@ impl Directive {
 }
 
 /// `banlog.queue_capacity`: events queued per PHP process before callers wait.
-pub const QUEUE_CAPACITY: u64 = 1024;
+pub const QUEUE_CAPACITY: usize = 1024;
 /// `banlog.request_wait_ms`: how long a request's end waits for its lines to be written.
 pub const REQUEST_WAIT_MS: u64 = 1000;
 /// `banlog.queue_full_wait_ms`: how long a caller waits for room in a full queue.
@@ -84,7 +84,7 @@ mod tests {
     fn the_numeric_defaults_match_their_constants() {
         let num =
             |key: &str| -> u64 { DIRECTIVES.iter().find(|d| d.key() == key).unwrap().default_str().parse().unwrap() };
-        assert_eq!(num("queue_capacity"), QUEUE_CAPACITY);
+        assert_eq!(num("queue_capacity"), u64::try_from(QUEUE_CAPACITY).unwrap());
         assert_eq!(num("request_wait_ms"), REQUEST_WAIT_MS);
         assert_eq!(num("queue_full_wait_ms"), QUEUE_FULL_WAIT_MS);
     }

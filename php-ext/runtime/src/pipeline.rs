@@ -37,7 +37,7 @@ pub struct PipelineOptions {
 impl PipelineOptions {
     pub fn new(zone: LocalZone) -> Self {
         PipelineOptions {
-            capacity: directives::QUEUE_CAPACITY as usize,
+            capacity: directives::QUEUE_CAPACITY,
             full_wait: Duration::from_millis(directives::QUEUE_FULL_WAIT_MS),
             retry_interval: Duration::from_millis(500),
             zone,

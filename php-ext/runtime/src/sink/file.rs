@@ -85,7 +85,7 @@ impl FileSink {
     fn open_size(&self) -> Option<u64> {
         let (_, dev, ino) = self.file.as_ref()?;
         let m = std::fs::metadata(&self.path).ok()?;
-        ((m.dev(), m.ino()) == (*dev, *ino)).then(|| m.len())
+        ((m.dev(), m.ino()) == (*dev, *ino)).then_some(m.len())
     }
 
     /// Counts a write attempt's result.
