@@ -16,7 +16,8 @@ use ext_php_rs::types::{ArrayKey, ZendHashTable, Zval};
 use ext_php_rs::zend::ce;
 
 use crate::call_frame::php_hooks;
-use crate::{php_ini, request_settings, zone, VERSION};
+use crate::host::{zone, VERSION};
+use crate::{php_ini, request_settings};
 
 /// Adds every PHP function of the extension.
 pub fn register(module: ModuleBuilder<'_>) -> ModuleBuilder<'_> {

@@ -10,31 +10,24 @@
 
 use std::ffi::c_int;
 use std::panic::catch_unwind;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use banlog_core::LocalZone;
 use banlog_runtime::process;
 use ext_php_rs::prelude::*;
 use ext_php_rs::zend::{IniEntryDef, ModuleEntry};
 use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_start};
 
+use crate::host::{zone, VERSION};
+
 mod call_frame;
 mod functions;
+mod host;
 mod php_ini;
 mod request_settings;
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 const SUCCESS: i32 = 0;
 /// How long a process's end may wait for the writer to drain.
 const MSHUTDOWN_WAIT: Duration = Duration::from_secs(3);
-
-static ZONE: OnceLock<LocalZone> = OnceLock::new();
-
-/// The host's time zone, loaded at start-up.
-pub(crate) fn zone() -> &'static LocalZone {
-    ZONE.get_or_init(LocalZone::load)
-}
 
 extern "C" {
     // Both are exported by PHP itself; ext-php-rs does not bind them.

@@ -7,7 +7,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{unix_now, Mode, Outcome, MAX_PENDING_LINES};
+use super::attempt::{unix_now, Mode, Outcome, MAX_PENDING_LINES};
 use crate::stats::SinkStats;
 
 /// Mode of a log file banlog creates: the web server writes, the adm group (fail2ban) reads.

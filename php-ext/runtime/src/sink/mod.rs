@@ -1,5 +1,6 @@
 //! The sinks an event's lines go to, and the router that picks them from the event's settings.
 
+mod attempt;
 pub mod file;
 pub mod syslog;
 
@@ -17,21 +18,9 @@ use crate::event::{Event, EventKind};
 use crate::settings::{Settings, SyslogTarget};
 use crate::stats::SinkStats;
 
+pub use self::attempt::{Mode, Outcome, MAX_PENDING_LINES};
 pub use self::file::FileSink;
 pub use self::syslog::SyslogSink;
-
-/// Lines a sink holds for a retry before it drops new ones (about 100 MB of lines at most).
-pub const MAX_PENDING_LINES: usize = 1_000_000;
-
-/// Who writes: the writer thread, or a request's thread at its end ([`crate::writer`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Writer,
-    /// Writes only to sinks that are ready: a file open and not rotated away, a syslog socket
-    /// connected. Opening, reconnecting and retrying are left to the writer thread
-    /// ([`Outcome::deferred`]), which sleeps between retries.
-    Inline,
-}
 
 /// All sinks of one writer, created on first use and kept open.
 pub struct Sinks {
@@ -195,31 +184,4 @@ impl Sinks {
         v.sort_by(|a, b| (a.kind, &a.target).cmp(&(b.kind, &b.target)));
         v
     }
-}
-
-/// What one write attempt over the sinks achieved.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Outcome {
-    pub written: u64,
-    pub dropped: u64,
-    pub failed_attempts: u64,
-    /// Lines were left for the writer thread ([`Mode::Inline`] only).
-    pub deferred: bool,
-}
-
-impl Outcome {
-    fn add(&mut self, o: Outcome) {
-        self.written += o.written;
-        self.dropped += o.dropped;
-        self.failed_attempts += o.failed_attempts;
-        self.deferred |= o.deferred;
-    }
-}
-
-/// Seconds since the epoch, for `last_error_at`.
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -10,7 +10,7 @@ use banlog_core::clock::LocalTime;
 use banlog_core::line::push_syslog_head;
 use syslog::{LogFormat, Logger, LoggerBackend, Severity};
 
-use super::{unix_now, Mode, Outcome, MAX_PENDING_LINES};
+use super::attempt::{unix_now, Mode, Outcome, MAX_PENDING_LINES};
 use crate::settings::SyslogTarget;
 use crate::stats::SinkStats;
 

@@ -1,0 +1,41 @@
+//! One write attempt of a sink: who makes it, and what it achieved.
+
+/// Lines a sink holds for a retry before it drops new ones (about 100 MB of lines at most).
+pub const MAX_PENDING_LINES: usize = 1_000_000;
+
+/// Who writes: the writer thread, or a request's thread at its end ([`crate::writer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Writer,
+    /// Writes only to sinks that are ready: a file open and not rotated away, a syslog socket
+    /// connected. Opening, reconnecting and retrying are left to the writer thread
+    /// ([`Outcome::deferred`]), which sleeps between retries.
+    Inline,
+}
+
+/// What one write attempt over the sinks achieved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub written: u64,
+    pub dropped: u64,
+    pub failed_attempts: u64,
+    /// Lines were left for the writer thread ([`Mode::Inline`] only).
+    pub deferred: bool,
+}
+
+impl Outcome {
+    pub(crate) fn add(&mut self, o: Outcome) {
+        self.written += o.written;
+        self.dropped += o.dropped;
+        self.failed_attempts += o.failed_attempts;
+        self.deferred |= o.deferred;
+    }
+}
+
+/// Seconds since the epoch, for `last_error_at`.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
