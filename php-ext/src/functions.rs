@@ -1,5 +1,6 @@
-//! The PHP functions. Each validates its input, stamps the time and hands an event to the writer;
-//! nothing here does I/O, and no I/O problem ever reaches the caller as an exception.
+//! The PHP functions. Each hook validates its input, stamps the time and hands an event to the
+//! writer, with no I/O; `banlog_flush()` may write the queued lines itself when the writer thread
+//! is idle. No I/O problem ever reaches the caller as an exception.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,8 +120,9 @@ fn setting_value(z: &Zval) -> SettingValue {
     }
 }
 
-/// Waits up to `$timeout_ms` until every event of this process is written. False on timeout or
-/// while a sink is failing (see `banlog_stats()`).
+/// Waits up to `$timeout_ms` until every event of this process is written (writes them itself when
+/// the writer thread is idle and only a few are queued). False on timeout or while a sink is
+/// failing (see `banlog_stats()`).
 #[php_function]
 #[php(defaults(timeout_ms = 1000))]
 pub fn banlog_flush(timeout_ms: i64) -> bool {
