@@ -1,4 +1,5 @@
-"""What the benchmark's parts share: paths, sizes, the ways compared, a private rsyslog."""
+"""What the benchmark's parts share: paths (from tests/support), sizes, the ways compared, a private
+rsyslog on the namespace's /dev/log (tests/support's listens on <dir>/log.sock)."""
 from __future__ import annotations
 
 import math
@@ -6,18 +7,19 @@ import os
 import pathlib
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
+
+# Paths and process handling shared with the tests (tests/support).
+from support.paths import EXT, PHP, PHP_FPM, ROOT  # noqa: E402
+from support.paths import PLUGIN_SRC as PLUGIN  # noqa: E402,F401
+from support.procs import stop_process  # noqa: E402,F401
+
 BENCH = ROOT / "bench"
-EXT = pathlib.Path(os.environ.get("BANLOG_EXT", ROOT / "target/release/libbanlog.so"))
 WRITER_BIN = pathlib.Path(os.environ.get("BANLOG_BENCH_WRITER", ROOT / "target/release/banlog-bench-writer"))
-PLUGIN = ROOT / "wp-plugin" / "banlog"
-PHP = shutil.which(os.environ.get("PHP", "php8.2")) or "php"
-PHP_FPM = shutil.which("php-fpm8.2") or "/usr/sbin/php-fpm8.2"
 CGI_FCGI = shutil.which("cgi-fcgi") or "/usr/bin/cgi-fcgi"
 
 SIZES = {
@@ -98,13 +100,8 @@ class Rsyslog:
         raise RuntimeError("rsyslogd did not create its socket")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_process(self.proc, timeout=15)
         self.proc = None
 
     def size(self):

@@ -16,7 +16,7 @@ import struct
 import subprocess
 import time
 
-from common import CGI_FCGI, PHP_FPM
+from common import CGI_FCGI, PHP_FPM, stop_process
 
 FCGI_BEGIN_REQUEST, FCGI_END_REQUEST, FCGI_PARAMS, FCGI_STDIN, FCGI_STDOUT = 1, 3, 4, 5, 6
 
@@ -118,11 +118,5 @@ pm.max_requests = 0
         return self
 
     def stop(self):
-        p = self.proc
-        if p and p.poll() is None:
-            p.send_signal(signal.SIGQUIT)  # the master ends its worker gracefully
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        if self.proc:
+            stop_process(self.proc, timeout=20, sig=signal.SIGQUIT)  # the master ends its worker gracefully

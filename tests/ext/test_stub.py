@@ -3,7 +3,8 @@ extension and of the stub (loaded as plain PHP, without the extension) agree for
 on names, parameters (name, type, optional, default, by reference, variadic) and return types."""
 import json
 
-from banlogtest import EXT, ROOT, run_php
+from support.paths import EXT, ROOT
+from support.php import run_php
 
 STUB = ROOT / "php-ext" / "banlog.stub.php"
 
