@@ -10,7 +10,7 @@ EXT_SO     := target/release/libbanlog.so
 SIDECAR    := target/release/banlog
 
 .PHONY: all build compile deps deps-test deps-demo deps-bench test lint test-rust test-integration \
-	install install-ext dist deps-dist demo bench bench-smoke clean
+	install install-ext dist deps-dist demo bench bench-smoke clean rules-php
 
 all: build
 
@@ -40,6 +40,10 @@ lint:
 
 test-rust:
 	$(CARGO) test --release --workspace
+
+# The plugin's copy of the settings rules, generated from core/src/rules.rs (a test fails while it is stale).
+rules-php:
+	$(CARGO) run -q --release -p banlog-core --example render_php_rules > wp-plugin/banlog/includes/class-banlog-rules.php
 
 test-integration:
 	BANLOG_EXT=$(CURDIR)/$(EXT_SO) BANLOG_SIDECAR=$(CURDIR)/$(SIDECAR) \

@@ -165,16 +165,16 @@ fn stats_array(s: &StatsSnapshot) -> ext_php_rs::error::Result<ZBox<ZendHashTabl
     }
     a.insert("time_zone", s.time_zone.as_str())?;
     let cfg = request_settings::current();
-    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let path = |p: Option<&std::path::Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
     let flag = |b: bool| if b { "1" } else { "0" };
     let mut st = ZendHashTable::new();
-    st.insert("spam_log", path(&cfg.spam_log))?;
-    st.insert("auth_log", path(&cfg.auth_log))?;
-    st.insert("syslog", flag(cfg.syslog))?;
-    st.insert("syslog_facility", cfg.syslog_facility.name())?;
-    st.insert("syslog_target", cfg.syslog_target.to_string())?;
-    st.insert("ident_host", cfg.ident_host.as_str())?;
-    st.insert("syslog_spam", flag(cfg.syslog_spam))?;
+    st.insert("spam_log", path(cfg.spam_log()))?;
+    st.insert("auth_log", path(cfg.auth_log()))?;
+    st.insert("syslog", flag(cfg.syslog()))?;
+    st.insert("syslog_facility", cfg.syslog_facility().name())?;
+    st.insert("syslog_target", cfg.syslog_target().to_string())?;
+    st.insert("ident_host", cfg.ident_host())?;
+    st.insert("syslog_spam", flag(cfg.syslog_spam()))?;
     a.insert("settings", st)?;
     let mut sinks = ZendHashTable::new();
     for sink in &s.sinks {

@@ -37,8 +37,13 @@ fn addrs() -> Vec<IpAddr> {
     .collect()
 }
 
+/// Settings through the same rules as `banlog_configure()` (the fields are private).
+fn settings(pairs: &[(&str, &str)]) -> Settings {
+    Settings::with(pairs).expect("benchmark settings (a log path must end in .log)")
+}
+
 fn spam_events(n: usize, path: &Path) -> (Arc<Settings>, Vec<Event>) {
-    let settings = Arc::new(Settings { spam_log: Some(path.to_path_buf()), syslog: false, ..Settings::default() });
+    let settings = Arc::new(settings(&[("spam_log", path.to_str().expect("UTF-8 path")), ("syslog", "0")]));
     let a = addrs();
     let events = (0..n)
         .map(|i| Event {
@@ -50,12 +55,11 @@ fn spam_events(n: usize, path: &Path) -> (Arc<Settings>, Vec<Event>) {
 }
 
 fn auth_events(n: usize, path: &Path) -> (Arc<Settings>, Vec<Event>) {
-    let settings = Arc::new(Settings {
-        auth_log: Some(path.to_path_buf()),
-        syslog: false,
-        ident_host: "example.com".into(),
-        ..Settings::default()
-    });
+    let settings = Arc::new(settings(&[
+        ("auth_log", path.to_str().expect("UTF-8 path")),
+        ("syslog", "0"),
+        ("ident_host", "example.com"),
+    ]));
     let a = addrs();
     let events = (0..n)
         .map(|i| Event {

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use banlog_core::rules::{self, Problem, RuleError, Target};
 use banlog_core::sanitize_ident_host;
 
 /// A setting's value as PHP passes it (an ini string, or a value of the configure array).
@@ -25,76 +26,34 @@ pub enum SettingValue {
 pub enum SettingsError {
     #[error("unknown setting '{0}'; known: {known}", known = Settings::KEYS.join(", "))]
     UnknownKey(String),
-    #[error("setting '{key}' must be {expected}")]
-    WrongType { key: &'static str, expected: &'static str },
-    #[error("setting '{key}': the path '{path}' must be absolute")]
-    RelativePath { key: &'static str, path: String },
-    #[error(
-        "setting '{key}': '{path}' ends in an executable extension; a user name written into it could run as code"
-    )]
-    ExecutablePath { key: &'static str, path: String },
-    #[error("setting '{key}': '{path}' is a file PHP or the web server reads as configuration; a user name written into it could change how the site runs")]
-    ConfigPath { key: &'static str, path: String },
-    #[error("setting '{key}': the path '{path}' must not contain \"..\"; name the directory itself")]
-    Traversal { key: &'static str, path: String },
-    #[error("setting '{key}': the path must not contain control characters")]
-    ControlChar { key: &'static str },
-    #[error("setting 'syslog_facility': '{0}' is not one of auth, authpriv, user, daemon, local0 .. local7")]
-    Facility(String),
-    #[error("setting 'syslog_target': '{0}' is not a socket path, udp://host:port or tcp://host:port")]
-    Target(String),
+    /// A rule of the rulebook (`banlog_core::rules`), which the plugin applies too.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
     #[error("setting 'ident_host': {0}")]
     IdentHost(#[from] banlog_core::IdentHostError),
 }
 
-/// Syslog facilities a WordPress admin may choose.
+/// Syslog facilities a WordPress admin may choose (the table in `banlog_core::rules::FACILITIES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Facility {
-    Auth,
-    Authpriv,
-    User,
-    Daemon,
-    Local(u8),
+pub struct Facility {
+    name: &'static str,
+    code: u8,
 }
 
 impl Facility {
+    pub const AUTH: Facility = Facility { name: "auth", code: 4 };
+
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim().to_ascii_lowercase();
-        let s = s.strip_prefix("log_").unwrap_or(&s);
-        Some(match s {
-            "auth" => Facility::Auth,
-            "authpriv" => Facility::Authpriv,
-            "user" => Facility::User,
-            "daemon" => Facility::Daemon,
-            _ => {
-                let n: u8 = s.strip_prefix("local")?.parse().ok()?;
-                if n > 7 {
-                    return None;
-                }
-                Facility::Local(n)
-            }
-        })
+        rules::facility(s).map(|(name, code)| Facility { name, code })
     }
 
     /// The facility code (RFC 5424 §6.2.1).
     pub fn code(self) -> u8 {
-        match self {
-            Facility::User => 1,
-            Facility::Daemon => 3,
-            Facility::Auth => 4,
-            Facility::Authpriv => 10,
-            Facility::Local(n) => 16 + n,
-        }
+        self.code
     }
 
-    pub fn name(self) -> String {
-        match self {
-            Facility::Auth => "auth".into(),
-            Facility::Authpriv => "authpriv".into(),
-            Facility::User => "user".into(),
-            Facility::Daemon => "daemon".into(),
-            Facility::Local(n) => format!("local{n}"),
-        }
+    pub fn name(self) -> &'static str {
+        self.name
     }
 }
 
@@ -110,28 +69,15 @@ pub enum SyslogTarget {
 
 impl SyslogTarget {
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        if let Some(rest) = s.strip_prefix("udp://") {
-            return valid_host_port(rest).then(|| SyslogTarget::Udp(rest.to_owned()));
-        }
-        if let Some(rest) = s.strip_prefix("tcp://") {
-            return valid_host_port(rest).then(|| SyslogTarget::Tcp(rest.to_owned()));
-        }
-        if let Some(rest) = s.strip_prefix("unix://") {
-            return Path::new(rest).is_absolute().then(|| SyslogTarget::Unix(rest.into()));
-        }
-        Path::new(s).is_absolute().then(|| SyslogTarget::Unix(s.into()))
+        Self::check(s).ok()
     }
 
-    pub fn is_remote(&self) -> bool {
-        !matches!(self, SyslogTarget::Unix(_))
-    }
-}
-
-fn valid_host_port(s: &str) -> bool {
-    match s.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
-        None => false,
+    fn check(s: &str) -> Result<Self, RuleError> {
+        Ok(match rules::target("syslog_target", s)? {
+            Target::Unix(p) => SyslogTarget::Unix(p.into()),
+            Target::Udp(a) => SyslogTarget::Udp(a),
+            Target::Tcp(a) => SyslogTarget::Tcp(a),
+        })
     }
 }
 
@@ -145,21 +91,22 @@ impl fmt::Display for SyslogTarget {
     }
 }
 
-/// The settings in force for an event.
+/// The settings in force for an event. The fields are private: every value went through the
+/// rules of [`Settings::set`], so a `Settings` is checked by construction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// The spam log; `None` disables it.
-    pub spam_log: Option<PathBuf>,
+    spam_log: Option<PathBuf>,
     /// Send authentication events to syslog.
-    pub syslog: bool,
-    pub syslog_facility: Facility,
-    pub syslog_target: SyslogTarget,
-    /// The site host in the ident `wordpress(<host>)`, already checked.
-    pub ident_host: String,
+    syslog: bool,
+    syslog_facility: Facility,
+    syslog_target: SyslogTarget,
+    /// The site host in the ident `wordpress(<host>)`.
+    ident_host: String,
     /// Authentication lines to a file as well (hosts without a syslog daemon); `None` disables it.
-    pub auth_log: Option<PathBuf>,
+    auth_log: Option<PathBuf>,
     /// Mirror spam events into syslog as `Spam comment <N> from <addr>`.
-    pub syslog_spam: bool,
+    syslog_spam: bool,
 }
 
 impl Default for Settings {
@@ -167,7 +114,7 @@ impl Default for Settings {
         Settings {
             spam_log: None,
             syslog: true,
-            syslog_facility: Facility::Auth,
+            syslog_facility: Facility::AUTH,
             syslog_target: SyslogTarget::Unix("/dev/log".into()),
             ident_host: String::new(),
             auth_log: None,
@@ -175,34 +122,6 @@ impl Default for Settings {
         }
     }
 }
-
-/// File name endings a web server may execute. A log path must not end in one: a user name
-/// written into `spam.php` would be code.
-const EXECUTABLE_ENDINGS: &[&str] = &[
-    ".php",
-    ".php3",
-    ".php4",
-    ".php5",
-    ".php7",
-    ".php8",
-    ".pht",
-    ".phtml",
-    ".phar",
-    ".phps",
-    ".inc",
-    ".cgi",
-    ".pl",
-    ".py",
-    ".sh",
-    ".asp",
-    ".aspx",
-    ".jsp",
-    ".shtml",
-    ".htaccess",
-];
-
-/// Files PHP or a web server reads as configuration, by name.
-const CONFIG_NAMES: &[&str] = &[".htaccess", ".htpasswd", ".user.ini", "php.ini"];
 
 impl Settings {
     pub const KEYS: [&'static str; 7] =
@@ -217,16 +136,52 @@ impl Settings {
             "syslog_spam" => self.syslog_spam = flag("syslog_spam", value)?,
             "syslog_facility" => {
                 let s = text("syslog_facility", value)?;
-                self.syslog_facility = Facility::parse(&s).ok_or_else(|| SettingsError::Facility(s.clone()))?;
+                self.syslog_facility = Facility::parse(&s)
+                    .ok_or_else(|| RuleError::new(Problem::Facility, "syslog_facility", rules::trim(&s)))?;
             }
-            "syslog_target" => {
-                let s = text("syslog_target", value)?;
-                self.syslog_target = SyslogTarget::parse(&s).ok_or_else(|| SettingsError::Target(s.clone()))?;
-            }
-            "ident_host" => self.ident_host = sanitize_ident_host(text("ident_host", value)?.trim())?,
+            "syslog_target" => self.syslog_target = SyslogTarget::check(&text("syslog_target", value)?)?,
+            "ident_host" => self.ident_host = sanitize_ident_host(rules::trim(&text("ident_host", value)?))?,
             other => return Err(SettingsError::UnknownKey(other.escape_default().to_string())),
         }
         Ok(())
+    }
+
+    /// [`Settings::set`] for several settings, from the defaults; a test and benchmark helper.
+    pub fn with(pairs: &[(&str, &str)]) -> Result<Self, SettingsError> {
+        let mut s = Settings::default();
+        for (k, v) in pairs {
+            s.set(k, &SettingValue::Str(v.as_bytes().to_vec()))?;
+        }
+        Ok(s)
+    }
+
+    pub fn spam_log(&self) -> Option<&Path> {
+        self.spam_log.as_deref()
+    }
+
+    pub fn auth_log(&self) -> Option<&Path> {
+        self.auth_log.as_deref()
+    }
+
+    pub fn syslog(&self) -> bool {
+        self.syslog
+    }
+
+    pub fn syslog_spam(&self) -> bool {
+        self.syslog_spam
+    }
+
+    pub fn syslog_facility(&self) -> Facility {
+        self.syslog_facility
+    }
+
+    pub fn syslog_target(&self) -> &SyslogTarget {
+        &self.syslog_target
+    }
+
+    /// The site host of the ident, checked by `sanitize_ident_host`.
+    pub fn ident_host(&self) -> &str {
+        &self.ident_host
     }
 
     /// Whether a spam event would be written anywhere.
@@ -240,59 +195,27 @@ impl Settings {
     }
 }
 
-fn text(key: &'static str, value: &SettingValue) -> Result<String, SettingsError> {
+fn text(key: &'static str, value: &SettingValue) -> Result<String, RuleError> {
     match value {
-        SettingValue::Str(b) => {
-            String::from_utf8(b.clone()).map_err(|_| SettingsError::WrongType { key, expected: "UTF-8 text" })
-        }
+        SettingValue::Str(b) => String::from_utf8(b.clone()).map_err(|_| RuleError::new(Problem::TypeUtf8, key, "")),
         SettingValue::Null => Ok(String::new()),
-        _ => Err(SettingsError::WrongType { key, expected: "a string" }),
+        _ => Err(RuleError::new(Problem::TypeString, key, "")),
     }
 }
 
-fn flag(key: &'static str, value: &SettingValue) -> Result<bool, SettingsError> {
-    let bad = SettingsError::WrongType { key, expected: "a boolean (true/false, 1/0, on/off)" };
+fn flag(key: &'static str, value: &SettingValue) -> Result<bool, RuleError> {
+    let bad = || RuleError::new(Problem::TypeFlag, key, "");
     match value {
         SettingValue::Bool(b) => Ok(*b),
         SettingValue::Int(i) => Ok(*i != 0),
         SettingValue::Null => Ok(false),
-        SettingValue::Other => Err(bad),
-        SettingValue::Str(b) => match String::from_utf8_lossy(b).trim().to_ascii_lowercase().as_str() {
-            "1" | "on" | "yes" | "true" => Ok(true),
-            "" | "0" | "off" | "no" | "false" | "none" => Ok(false),
-            _ => Err(bad),
-        },
+        SettingValue::Other => Err(bad()),
+        SettingValue::Str(b) => rules::flag_text(&String::from_utf8_lossy(b)).ok_or_else(bad),
     }
 }
 
-fn log_path(key: &'static str, value: &SettingValue) -> Result<Option<PathBuf>, SettingsError> {
-    let s = text(key, value)?;
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    if s.contains('\0') {
-        return Err(SettingsError::WrongType { key, expected: "a path without NUL bytes" });
-    }
-    // The same refusals as the plugin's options page (wp-plugin/banlog/includes/class-banlog-writer.php).
-    if s.chars().any(char::is_control) {
-        return Err(SettingsError::ControlChar { key });
-    }
-    if !s.starts_with('/') {
-        return Err(SettingsError::RelativePath { key, path: s.to_owned() });
-    }
-    if s.split('/').any(|part| part == "..") {
-        return Err(SettingsError::Traversal { key, path: s.to_owned() });
-    }
-    let lower = s.to_ascii_lowercase();
-    let name = lower.rsplit('/').next().unwrap_or("");
-    if name.is_empty() || EXECUTABLE_ENDINGS.iter().any(|e| name.ends_with(e) || name.contains(&format!("{e}."))) {
-        return Err(SettingsError::ExecutablePath { key, path: s.to_owned() });
-    }
-    if CONFIG_NAMES.contains(&name) {
-        return Err(SettingsError::ConfigPath { key, path: s.to_owned() });
-    }
-    Ok(Some(PathBuf::from(s)))
+fn log_path(key: &'static str, value: &SettingValue) -> Result<Option<PathBuf>, RuleError> {
+    Ok(rules::log_path(key, &text(key, value)?)?.map(PathBuf::from))
 }
 
 #[cfg(test)]
@@ -314,7 +237,7 @@ mod tests {
         st.set("ident_host", &s("Example.com")).unwrap();
         assert_eq!(st.spam_log.as_deref(), Some(Path::new("/var/log/wp/spam.log")));
         assert!(!st.syslog);
-        assert_eq!(st.syslog_facility, Facility::Local(3));
+        assert_eq!(st.syslog_facility.name(), "local3");
         assert_eq!(st.syslog_facility.code(), 19);
         assert_eq!(st.syslog_target, SyslogTarget::Udp("127.0.0.1:5514".into()));
         assert_eq!(st.ident_host, "example.com");

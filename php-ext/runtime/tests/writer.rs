@@ -8,10 +8,9 @@ use std::time::Duration;
 use banlog_core::{AuthKind, LocalZone, Stamp};
 use banlog_runtime::{Event, EventKind, Pipeline, PipelineOptions, SettingValue, Settings, Submitted};
 
-fn settings(f: impl FnOnce(&mut Settings)) -> Arc<Settings> {
-    let mut s = Settings { syslog: false, ..Settings::default() };
-    f(&mut s);
-    Arc::new(s)
+/// Settings that write the spam log `path` and nothing else (through the same rules as PHP's).
+fn settings(path: &std::path::Path) -> Arc<Settings> {
+    Arc::new(Settings::with(&[("syslog", "0"), ("spam_log", path.to_str().unwrap())]).unwrap())
 }
 
 fn spam(id: u64) -> Event {
@@ -41,7 +40,7 @@ fn opts() -> PipelineOptions {
 fn every_event_becomes_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spam.log");
-    let s = settings(|s| s.spam_log = Some(path.clone()));
+    let s = settings(&path);
     let rt = start(opts());
     let mut p = rt.producer();
     for id in 1..=1000 {
@@ -67,7 +66,7 @@ fn every_event_becomes_one_line() {
 fn a_full_queue_loses_nothing_and_is_counted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spam.log");
-    let s = settings(|s| s.spam_log = Some(path.clone()));
+    let s = settings(&path);
     let mut o = opts();
     o.capacity = 2;
     o.full_wait = Duration::from_micros(10);
@@ -88,7 +87,7 @@ fn a_full_queue_loses_nothing_and_is_counted() {
 fn a_missing_directory_is_retried_until_it_exists() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("later/spam.log");
-    let s = settings(|s| s.spam_log = Some(path.clone()));
+    let s = settings(&path);
     let rt = start(opts());
     let mut p = rt.producer();
     p.submit(&s, spam(7));
@@ -151,7 +150,7 @@ fn syslog_reconnects_after_the_daemon_comes_back() {
 fn stop_writes_what_is_queued() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spam.log");
-    let s = settings(|s| s.spam_log = Some(path.clone()));
+    let s = settings(&path);
     let rt = start(opts());
     let mut p = rt.producer();
     for id in 1..=500 {
@@ -166,8 +165,8 @@ fn stop_writes_what_is_queued() {
 fn settings_changing_mid_stream_route_each_event_by_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
-    let sa = settings(|s| s.spam_log = Some(a.clone()));
-    let sb = settings(|s| s.spam_log = Some(b.clone()));
+    let sa = settings(&a);
+    let sb = settings(&b);
     let rt = start(opts());
     let mut p = rt.producer();
     for id in 1..=3000 {
@@ -196,7 +195,7 @@ fn producers_on_several_threads_keep_their_own_settings() {
             let rt = Arc::clone(&rt);
             let path = dir.path().join(format!("site{t}.log"));
             std::thread::spawn(move || {
-                let s = settings(|s| s.spam_log = Some(path));
+                let s = settings(&path);
                 let mut p = rt.producer();
                 for id in 1..=2000 {
                     assert_ne!(p.submit(&s, spam(t * 10_000 + id)), Submitted::Dropped);
@@ -227,8 +226,8 @@ fn a_full_queue_overflows_with_the_right_settings() {
     stalled.set("syslog_target", &SettingValue::Str(sock.to_str().unwrap().into())).unwrap();
     let stalled = Arc::new(stalled);
     let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
-    let sa = settings(|s| s.spam_log = Some(a.clone()));
-    let sb = settings(|s| s.spam_log = Some(b.clone()));
+    let sa = settings(&a);
+    let sb = settings(&b);
     let mut o = opts();
     o.capacity = 1;
     o.full_wait = Duration::ZERO;
@@ -263,7 +262,7 @@ fn an_event_nobody_flushes_is_still_written() {
     // Callers wake the writer only every few events; the writer also looks by itself.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spam.log");
-    let s = settings(|s| s.spam_log = Some(path.clone()));
+    let s = settings(&path);
     let rt = start(opts());
     let mut p = rt.producer();
     p.submit(&s, spam(1));
@@ -279,7 +278,7 @@ fn an_event_nobody_flushes_is_still_written() {
 fn finish_request_waits_for_this_producers_events_only_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spam.log");
-    let s = settings(|s| s.spam_log = Some(path.clone()));
+    let s = settings(&path);
     let rt = start(opts());
     let mut p = rt.producer();
     assert_eq!(p.last_accepted(), 0);

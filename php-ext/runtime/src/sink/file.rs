@@ -255,14 +255,20 @@ fn reserve(file: &File, offset: u64, len: usize) -> Result<bool, io::Error> {
     }
 }
 
+/// Opens (or creates) the log for appending. Never through a symbolic link in the last component
+/// (`O_NOFOLLOW`): a link planted where the log should be (`auth.log -> uploads/shell.php`) would
+/// make banlog write user names into a file of the attacker's choosing. The open fails with ELOOP.
 fn open_append(path: &Path) -> io::Result<File> {
+    let flags = libc::O_CLOEXEC | libc::O_NOFOLLOW;
     let mut opts = OpenOptions::new();
-    opts.append(true).custom_flags(libc::O_CLOEXEC);
+    opts.append(true).custom_flags(flags);
     match opts.open(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         other => return other,
     }
-    match OpenOptions::new().append(true).create_new(true).mode(CREATE_MODE).custom_flags(libc::O_CLOEXEC).open(path) {
+    // A dangling link is not NotFound: it exists, so this fails (AlreadyExists), and the retry
+    // below then fails with ELOOP.
+    match OpenOptions::new().append(true).create_new(true).mode(CREATE_MODE).custom_flags(flags).open(path) {
         Ok(f) => {
             // The umask may have taken bits away; the mode is part of the contract.
             f.set_permissions(Permissions::from_mode(CREATE_MODE))?;
@@ -286,6 +292,11 @@ fn describe(path: &Path, e: &io::Error) -> String {
             format!("cannot write {p}: no space left on the device; lines are kept and retried")
         }
         Some(libc::EISDIR) => format!("cannot write {p}: it is a directory; set a file path"),
+        Some(libc::ELOOP) => {
+            format!(
+                "cannot open {p}: it is a symbolic link, and banlog never writes through one; set the real file's path"
+            )
+        }
         _ => format!("cannot write {p}: {e}"),
     }
 }
@@ -298,6 +309,25 @@ mod tests {
         fn push_line(&mut self, line: &str) {
             self.push_with(|buf| buf.extend_from_slice(line.as_bytes()));
         }
+    }
+
+    #[test]
+    fn never_writes_through_a_symbolic_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("shell.php");
+        std::fs::write(&target, "<?php // target\n").unwrap();
+        for (name, to) in [("live.log", target.clone()), ("dangling.log", dir.path().join("missing.php"))] {
+            let link = dir.path().join(name);
+            std::os::unix::fs::symlink(&to, &link).unwrap();
+            let mut s = FileSink::new("auth_log", link.clone());
+            s.push_line("<?php system('id'); ?>");
+            let out = s.write_pending(Instant::now(), Duration::ZERO);
+            assert_eq!((out.written, out.failed_attempts), (0, 1), "{name}");
+            let err = s.stats().last_error.unwrap();
+            assert!(err.contains("symbolic link"), "{err}");
+            assert!(!dir.path().join("missing.php").exists(), "created through a dangling link");
+        }
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "<?php // target\n");
     }
 
     #[test]

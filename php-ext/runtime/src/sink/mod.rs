@@ -5,7 +5,7 @@ pub mod file;
 pub mod syslog;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -95,10 +95,10 @@ impl Sinks {
     /// Looks up (or opens) the sinks that `settings` name.
     pub fn resolve(&mut self, settings: &Arc<Settings>) -> Route {
         let s = &**settings;
-        let spam_file = s.spam_log.as_ref().map(|p| self.file("spam_log", p));
-        let auth_file = s.auth_log.as_ref().map(|p| self.file("auth_log", p));
-        let syslog = s.syslog.then(|| self.syslog(&s.syslog_target));
-        Route { settings: Arc::clone(settings), spam_file, auth_file, syslog, ident: ident(&s.ident_host) }
+        let spam_file = s.spam_log().map(|p| self.file("spam_log", p));
+        let auth_file = s.auth_log().map(|p| self.file("auth_log", p));
+        let syslog = s.syslog().then(|| self.syslog(s.syslog_target()));
+        Route { settings: Arc::clone(settings), spam_file, auth_file, syslog, ident: ident(s.ident_host()) }
     }
 
     /// Formats an event's lines into the buffers of its sinks.
@@ -115,8 +115,8 @@ impl Sinks {
                         push_spam_tail(buf, comment_id, addr);
                     });
                 }
-                if let (Some(i), true) = (r.syslog, s.syslog_spam) {
-                    let facility = s.syslog_facility.code();
+                if let (Some(i), true) = (r.syslog, s.syslog_spam()) {
+                    let facility = s.syslog_facility().code();
                     self.syslogs[i]
                         .push(facility, false, &t, &r.ident, pid, |buf| push_spam_message(buf, comment_id, addr));
                 }
@@ -131,7 +131,7 @@ impl Sinks {
                     });
                 }
                 if let Some(i) = r.syslog {
-                    let facility = s.syslog_facility.code();
+                    let facility = s.syslog_facility().code();
                     self.syslogs[i].push(facility, !kind.is_failure(), &t, &r.ident, pid, |buf| {
                         push_auth_message(buf, kind, user, addr)
                     });
@@ -140,12 +140,12 @@ impl Sinks {
         }
     }
 
-    fn file(&mut self, kind: &'static str, path: &PathBuf) -> usize {
+    fn file(&mut self, kind: &'static str, path: &Path) -> usize {
         if let Some(&i) = self.file_index.get(path) {
             return i;
         }
-        self.files.push(FileSink::new(kind, path.clone()));
-        self.file_index.insert(path.clone(), self.files.len() - 1);
+        self.files.push(FileSink::new(kind, path.to_path_buf()));
+        self.file_index.insert(path.to_path_buf(), self.files.len() - 1);
         self.files.len() - 1
     }
 
