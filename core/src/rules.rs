@@ -178,8 +178,11 @@ impl RuleError {
     }
 }
 
+/// The message: the template filled in. A control character of the shown value becomes U+FFFD,
+/// so that a message is always one line of text (PHP cannot carry a NUL in an exception).
 fn render_message(problem: Problem, key: &str, value: &str, ext: &str) -> String {
-    problem.template().replace("{key}", key).replace("{value}", value).replace("{ext}", ext)
+    let value: String = value.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect();
+    problem.template().replace("{key}", key).replace("{value}", &value).replace("{ext}", ext)
 }
 
 /// Cuts [`TRIM`] characters from both ends.

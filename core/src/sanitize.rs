@@ -15,9 +15,16 @@ pub const MAX_USER_CHARS: usize = 128;
 /// Marks a name that was cut at [`MAX_USER_CHARS`].
 pub const TRUNCATION_MARK: &str = "...";
 
+/// Characters that can start or shape markup: escaped as `\xHH` so that a log file a browser (or
+/// a log viewer that pastes lines into a page) shows as HTML can never hold a tag, an entity or
+/// a quote that ends an attribute. `<` and `>` open and close tags, `&` starts an entity, `"` and
+/// `'` end attribute values.
+pub const MARKUP_CHARS: &[char] = &['<', '>', '&', '"', '\''];
+
 /// Escapes, folds and caps an untrusted user name.
 ///
 /// - `\` becomes `\\`, so that every escape below is unambiguous;
+/// - the [`MARKUP_CHARS`] `<`, `>`, `&`, `"` and `'` become `\x3c`, `\x3e`, `\x26`, `\x22`, `\x27`;
 /// - C0 controls (CR, LF, NUL, ESC, …), DEL and bytes that are not UTF-8 become `\xHH`;
 /// - C1 controls, the Unicode line and paragraph separators, and invisible format characters
 ///   (bidi overrides, zero-width characters, BOM) become `\uHHHH`;
@@ -50,9 +57,11 @@ pub fn sanitize_user(raw: &[u8]) -> String {
 }
 
 /// [`sanitize_user`] without a copy when the name needs no change: printable ASCII without white
-/// space or backslashes, within the cap (the common case, on the request path).
+/// space, backslashes or markup characters, within the cap (the common case, on the request path).
 pub fn sanitize_user_cow(raw: &[u8]) -> Cow<'_, str> {
-    if raw.len() <= MAX_USER_CHARS && raw.iter().all(|&b| b.is_ascii_graphic() && b != b'\\') {
+    if raw.len() <= MAX_USER_CHARS
+        && raw.iter().all(|&b| b.is_ascii_graphic() && b != b'\\' && !MARKUP_CHARS.contains(&char::from(b)))
+    {
         if let Ok(s) = std::str::from_utf8(raw) {
             return Cow::Borrowed(s);
         }
@@ -96,7 +105,7 @@ fn is_invisible_format(c: char) -> bool {
 fn escape_char(out: &mut String, c: char) {
     match c {
         '\\' => out.push_str("\\\\"),
-        c if (c as u32) < 0x20 || c == '\x7f' => {
+        c if (c as u32) < 0x20 || c == '\x7f' || MARKUP_CHARS.contains(&c) => {
             let _ = write!(out, "\\x{:02x}", c as u32);
         }
         c if is_invisible_format(c) => {
@@ -166,6 +175,21 @@ mod tests {
     }
 
     #[test]
+    fn markup_characters_are_escaped() {
+        assert_eq!(
+            sanitize_user(b"<script>alert('x')</script>"),
+            "\\x3cscript\\x3ealert(\\x27x\\x27)\\x3c/script\\x3e"
+        );
+        assert_eq!(sanitize_user(b"a&amp;\"b"), "a\\x26amp;\\x22b");
+        for &c in MARKUP_CHARS {
+            let raw = format!("x{c}y");
+            let want = format!("x\\x{:02x}y", c as u32);
+            assert_eq!(sanitize_user(raw.as_bytes()), want);
+            assert_eq!(sanitize_user_cow(raw.as_bytes()), want);
+        }
+    }
+
+    #[test]
     fn invalid_utf8_is_escaped_bytewise() {
         assert_eq!(sanitize_user(b"ab\xff\xfecd"), "ab\\xff\\xfecd");
         assert_eq!(sanitize_user(b"\xe2\x80"), "\\xe2\\x80");
@@ -214,7 +238,7 @@ mod tests {
 
         #[test]
         fn the_shortcut_changes_nothing(
-            raw in proptest::collection::vec(proptest::sample::select(b"ab Z9\\\t\x7f~!".to_vec()), 0..140),
+            raw in proptest::collection::vec(proptest::sample::select(b"ab Z9\\\t\x7f~!<>&'\"".to_vec()), 0..140),
             any in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
         ) {
             proptest::prop_assert_eq!(sanitize_user_cow(&raw), sanitize_user(&raw));

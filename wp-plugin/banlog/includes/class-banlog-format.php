@@ -21,6 +21,18 @@ final class Banlog_Format {
 	/** Characters (or escapes) of a user name kept before it is cut. */
 	const MAX_USER_CHARS = 128;
 
+	/**
+	 * Characters that can start or shape markup (< > & " '), by code point: escaped as \xHH, as
+	 * core/src/sanitize.rs MARKUP_CHARS (tests/wp/test_rules_parity.py compares the two).
+	 */
+	const MARKUP_CHARS = array(
+		0x3c => true,
+		0x3e => true,
+		0x26 => true,
+		0x22 => true,
+		0x27 => true,
+	);
+
 	/** Marks a name that was cut. */
 	const TRUNCATION_MARK = '...';
 
@@ -148,7 +160,7 @@ final class Banlog_Format {
 				$len = 1;
 			} elseif ( 0x5c === $cp ) {
 				$out .= '\\\\';
-			} elseif ( $cp < 0x20 || 0x7f === $cp ) {
+			} elseif ( $cp < 0x20 || 0x7f === $cp || isset( self::MARKUP_CHARS[ $cp ] ) ) {
 				$out .= sprintf( '\\x%02x', $cp );
 			} elseif ( self::is_invisible_format( $cp ) ) {
 				$out .= sprintf( '\\u%04x', $cp );
@@ -268,7 +280,7 @@ final class Banlog_Format {
 		$colon = strpos( $host, ':' );
 		if ( false !== $colon ) {
 			$port = substr( $host, $colon + 1 );
-			if ( '' === $port || ! ctype_digit( $port ) ) {
+			if ( ! preg_match( '/^[0-9]+$/D', $port ) ) {
 				return '';
 			}
 			$host = substr( $host, 0, $colon );

@@ -90,6 +90,8 @@ final class Banlog_Rules {
 	 * @return array [ok => false, code, message].
 	 */
 	private static function refuse( $code, $key, $value = '', $ext = '' ) {
+		// A control character of the shown value becomes U+FFFD: a message is one line of text.
+		$value = preg_replace( '/[\x{0}-\x{1f}\x{7f}-\x{9f}]/u', "\u{fffd}", $value );
 		return array(
 			'ok'      => false,
 			'code'    => $code,

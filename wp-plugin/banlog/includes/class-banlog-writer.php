@@ -12,24 +12,30 @@
 
 defined( 'ABSPATH' ) || exit;
 
+require_once __DIR__ . '/class-banlog-format.php';
+require_once __DIR__ . '/class-banlog-rules.php';
+
 /**
  * The event writer.
  */
 final class Banlog_Writer {
 
-	/** Syslog facilities by name, with their numeric code (RFC 5424). */
-	const FACILITIES = array(
-		'auth'     => 4,
-		'authpriv' => 10,
-		'user'     => 1,
-		'local0'   => 16,
-		'local1'   => 17,
-		'local2'   => 18,
-		'local3'   => 19,
-		'local4'   => 20,
-		'local5'   => 21,
-		'local6'   => 22,
-		'local7'   => 23,
+	/** The settings, as banlog_configure() names them. */
+	const KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'ident_host', 'auth_log', 'syslog_spam' );
+
+	/**
+	 * The extension's built-in values (php-ext/src/ini.rs), for a setting that is neither given
+	 * nor set by the server (php.ini, the FPM pool, .user.ini). tests/wp/test_rules_parity.py
+	 * checks them against the extension's ini_get() values.
+	 */
+	const BUILTIN = array(
+		'spam_log'        => '',
+		'syslog'          => '1',
+		'syslog_facility' => 'auth',
+		'syslog_target'   => '/dev/log',
+		'ident_host'      => '',
+		'auth_log'        => '',
+		'syslog_spam'     => '0',
 	);
 
 	/** Failures are notices (as sshd and the extension log them); a success is information. */
@@ -37,11 +43,25 @@ final class Banlog_Writer {
 	const SEVERITY_INFO   = 6;
 
 	/**
-	 * Settings, in the shape banlog_configure() takes.
+	 * Settings, checked by Banlog_Rules and normalized; a refused one is null.
 	 *
 	 * @var array
 	 */
 	private $settings;
+
+	/**
+	 * The settings as given (for banlog_configure(), which checks them itself).
+	 *
+	 * @var array
+	 */
+	private $given;
+
+	/**
+	 * Why a setting was refused, by key (Banlog_Rules' message, the extension's words).
+	 *
+	 * @var array
+	 */
+	private $problems = array();
 
 	/**
 	 * Whether to use the extension.
@@ -79,7 +99,8 @@ final class Banlog_Writer {
 	 * @param callable|null $on_error      Called with (sink, message) on a failure.
 	 */
 	public function __construct( array $settings, $use_extension = null, $on_error = null ) {
-		$this->settings = self::normalize( $settings );
+		$this->given = array_intersect_key( $settings, array_flip( self::KEYS ) );
+		list( $this->settings, $this->problems ) = self::check_all( $settings );
 		$this->use_extension = null === $use_extension ? self::extension_loaded() : (bool) $use_extension;
 		$this->on_error = $on_error;
 	}
@@ -103,22 +124,83 @@ final class Banlog_Writer {
 	}
 
 	/**
-	 * Fills in defaults and types.
+	 * The server's value of a setting: the `banlog.*` directive in effect (php.ini, the FPM pool's
+	 * php_admin_value, .user.ini), or null when the server does not say.
+	 *
+	 * With the extension loaded, ini_get() gives the value in effect, its built-in value included;
+	 * without it, get_cfg_var() still reads a directive written in php.ini.
+	 *
+	 * @param string $key Setting.
+	 * @return string|null
+	 */
+	public static function server_value( $key ) {
+		$v = ini_get( 'banlog.' . $key );
+		if ( false === $v ) {
+			$v = get_cfg_var( 'banlog.' . $key );
+		}
+		return is_string( $v ) ? $v : null;
+	}
+
+	/**
+	 * Whether the server sets a setting to something other than the extension's built-in value.
+	 *
+	 * @param string $key Setting.
+	 * @return bool
+	 */
+	public static function server_sets( $key ) {
+		$v = self::server_value( $key );
+		return null !== $v && isset( self::BUILTIN[ $key ] ) && $v !== self::BUILTIN[ $key ];
+	}
+
+	/**
+	 * Checks every setting with Banlog_Rules; one not given inherits the server's value.
 	 *
 	 * @param array $s Settings.
+	 * @return array [settings (a refused one null), problems by key].
+	 */
+	public static function check_all( array $s ) {
+		$out = array();
+		$problems = array();
+		foreach ( self::KEYS as $key ) {
+			if ( array_key_exists( $key, $s ) ) {
+				$raw = $s[ $key ];
+			} else {
+				$server = self::server_value( $key );
+				$raw = null === $server ? self::BUILTIN[ $key ] : $server;
+			}
+			$r = Banlog_Rules::check( $key, $raw );
+			$out[ $key ] = $r['ok'] ? $r['value'] : null;
+			if ( ! $r['ok'] ) {
+				$problems[ $key ] = $r['message'];
+			}
+		}
+		return array( $out, $problems );
+	}
+
+	/**
+	 * Why settings were refused, by key.
+	 *
 	 * @return array
 	 */
-	public static function normalize( array $s ) {
-		$facility = isset( $s['syslog_facility'] ) ? strtolower( (string) $s['syslog_facility'] ) : 'auth';
-		return array(
-			'spam_log'        => isset( $s['spam_log'] ) ? (string) $s['spam_log'] : '',
-			'syslog'          => ! empty( $s['syslog'] ),
-			'syslog_facility' => isset( self::FACILITIES[ $facility ] ) ? $facility : 'auth',
-			'syslog_target'   => isset( $s['syslog_target'] ) && '' !== $s['syslog_target'] ? (string) $s['syslog_target'] : '/dev/log',
-			'ident_host'      => isset( $s['ident_host'] ) ? (string) Banlog_Format::sanitize_ident_host( $s['ident_host'] ) : '',
-			'auth_log'        => isset( $s['auth_log'] ) ? (string) $s['auth_log'] : '',
-			'syslog_spam'     => ! empty( $s['syslog_spam'] ),
-		);
+	public function problems() {
+		return $this->problems;
+	}
+
+	/**
+	 * Reports the first refused setting a sink needs; true when there is one (the sink is skipped).
+	 *
+	 * @param string $sink Sink name.
+	 * @param array  $keys Settings the sink needs.
+	 * @return bool
+	 */
+	private function refused( $sink, array $keys ) {
+		foreach ( $keys as $key ) {
+			if ( isset( $this->problems[ $key ] ) ) {
+				$this->fail( $sink, 'not written: ' . $this->problems[ $key ] );
+				return true;
+			}
+		}
+		return false;
 	}
 
 	/**
@@ -144,8 +226,6 @@ final class Banlog_Writer {
 			$this->fail( 'input', 'not a client address: ' . Banlog_Format::sanitize_user( $addr ) );
 			return false;
 		}
-		// Id 0: a comment discarded before it was stored. An extension older than 0.1 refuses it;
-		// then the PHP writer below writes the same line.
 		if ( $this->use_extension && $this->configure() ) {
 			try {
 				return (bool) banlog_spam( $comment_id, $canon );
@@ -156,10 +236,14 @@ final class Banlog_Writer {
 		}
 		$t = Banlog_Format::now();
 		$ok = true;
-		if ( '' !== $this->settings['spam_log'] ) {
+		if ( $this->refused( 'spam_log', array( 'spam_log' ) ) ) {
+			$ok = false;
+		} elseif ( '' !== $this->settings['spam_log'] ) {
 			$ok = $this->append( 'spam_log', $this->settings['spam_log'], Banlog_Format::spam_line( $t, $comment_id, $canon ) . "\n" ) && $ok;
 		}
-		if ( $this->settings['syslog'] && $this->settings['syslog_spam'] ) {
+		if ( $this->refused( 'syslog', array( 'syslog', 'syslog_spam' ) ) ) {
+			$ok = false;
+		} elseif ( $this->settings['syslog'] && $this->settings['syslog_spam'] ) {
 			$ok = $this->syslog( self::SEVERITY_NOTICE, $t, Banlog_Format::spam_message( $comment_id, $canon ) ) && $ok;
 		}
 		return $ok;
@@ -195,10 +279,14 @@ final class Banlog_Writer {
 		$t = Banlog_Format::now();
 		$severity = 'success' === $event ? self::SEVERITY_INFO : self::SEVERITY_NOTICE;
 		$ok = true;
-		if ( $this->settings['syslog'] ) {
+		if ( $this->refused( 'syslog', array( 'syslog' ) ) ) {
+			$ok = false;
+		} elseif ( $this->settings['syslog'] ) {
 			$ok = $this->syslog( $severity, $t, $message ) && $ok;
 		}
-		if ( '' !== $this->settings['auth_log'] ) {
+		if ( $this->refused( 'auth_log', array( 'auth_log' ) ) ) {
+			$ok = false;
+		} elseif ( '' !== $this->settings['auth_log'] ) {
 			$line = Banlog_Format::auth_file_line( $t, self::hostname(), $this->ident(), getmypid(), $message );
 			$ok = $this->append( 'auth_log', $this->settings['auth_log'], $line . "\n" ) && $ok;
 		}
@@ -216,7 +304,7 @@ final class Banlog_Writer {
 		}
 		$this->configured = true;
 		try {
-			banlog_configure( $this->settings );
+			banlog_configure( $this->given );
 		} catch ( Throwable $e ) {
 			$this->fail( 'extension', 'settings refused: ' . $e->getMessage() );
 			$this->use_extension = false;
@@ -265,7 +353,7 @@ final class Banlog_Writer {
 	 * @return string
 	 */
 	public function ident() {
-		return Banlog_Format::ident( $this->settings['ident_host'] );
+		return Banlog_Format::ident( (string) $this->settings['ident_host'] );
 	}
 
 	/**
@@ -291,16 +379,34 @@ final class Banlog_Writer {
 	 * @return bool
 	 */
 	private function append( $sink, $path, $bytes ) {
-		if ( ! self::is_safe_path( $path ) ) {
-			$this->fail( $sink, 'refusing to write to ' . Banlog_Format::sanitize_user( $path ) );
+		$checked = Banlog_Rules::log_path( $sink, $path );
+		if ( ! $checked['ok'] || '' === $checked['value'] ) {
+			$this->fail( $sink, 'not written: ' . ( $checked['ok'] ? 'no path' : $checked['message'] ) );
 			return false;
 		}
 		// phpcs:disable WordPress.PHP.NoSilencedErrors.Discouraged, WordPress.WP.AlternativeFunctions
+		// Never through a symbolic link, dangling ones included (fopen() would create the target),
+		// as the extension opens with O_NOFOLLOW: a planted `auth.log -> uploads/x.php` would
+		// put user names into a file of the attacker's choosing.
+		clearstatcache( true, $path );
+		if ( @is_link( $path ) ) {
+			$this->fail( $sink, self::symlink_message( $path ) );
+			return false;
+		}
 		$existed = @file_exists( $path );
 		error_clear_last();
 		$fh = @fopen( $path, 'ab' );
 		if ( false === $fh ) {
 			$this->fail( $sink, self::last_php_error( 'cannot open ' . $path ) );
+			return false;
+		}
+		// A link swapped in between the check and fopen(): the file opened is not the one the
+		// path names now. Nothing is written (PHP cannot open with O_NOFOLLOW itself).
+		$opened = @fstat( $fh );
+		$named = @lstat( $path );
+		if ( ! is_array( $opened ) || ! is_array( $named ) || $opened['ino'] !== $named['ino'] || $opened['dev'] !== $named['dev'] ) {
+			@fclose( $fh );
+			$this->fail( $sink, self::symlink_message( $path ) );
 			return false;
 		}
 		if ( ! $existed ) {
@@ -333,7 +439,10 @@ final class Banlog_Writer {
 	 * @return bool
 	 */
 	private function syslog( $severity, DateTimeInterface $t, $message ) {
-		$facility = self::FACILITIES[ $this->settings['syslog_facility'] ];
+		if ( $this->refused( 'syslog', array( 'syslog_facility', 'syslog_target' ) ) ) {
+			return false;
+		}
+		$facility = Banlog_Rules::FACILITIES[ $this->settings['syslog_facility'] ];
 		$target = $this->settings['syslog_target'];
 		$ident = $this->ident();
 		// phpcs:disable WordPress.PHP.NoSilencedErrors.Discouraged
@@ -375,46 +484,13 @@ final class Banlog_Writer {
 	}
 
 	/**
-	 * A log path the plugin will write to: absolute, no control characters, no `..`, not an
-	 * executable script name.
+	 * The message for a log path that is a symbolic link (the extension's words).
 	 *
 	 * @param string $path Path.
-	 * @return bool
+	 * @return string
 	 */
-	public static function is_safe_path( $path ) {
-		return null === self::path_problem( $path );
-	}
-
-	/**
-	 * Why a log path is refused, or null.
-	 *
-	 * @param string $path Path.
-	 * @return string|null A problem code: relative, control, traversal, directory, executable.
-	 */
-	public static function path_problem( $path ) {
-		$path = (string) $path;
-		if ( '' === $path || '/' !== $path[0] ) {
-			return 'relative';
-		}
-		if ( preg_match( '/[\x00-\x1f\x7f]/', $path ) ) {
-			return 'control';
-		}
-		// `..` hides where the file really is (the web-root warning and the reader of the
-		// settings would both be misled): the real path is asked for instead.
-		if ( preg_match( '#(^|/)\.\.(/|$)#', $path ) ) {
-			return 'traversal';
-		}
-		if ( '/' === substr( $path, -1 ) || @is_dir( $path ) ) { // phpcs:ignore WordPress.PHP.NoSilencedErrors.Discouraged
-			return 'directory';
-		}
-		$base = basename( $path );
-		// Any executable extension among the name's extensions (Apache may run `x.php.log`),
-		// and the per-directory config files PHP and Apache read.
-		if ( preg_match( '/\.(php\d*|phtml?|pht|phar|phps|pgif|shtml?|cgi|pl|py|asp|aspx|jsp)(\.|$)/i', $base )
-			|| preg_match( '/^\.(htaccess|htpasswd|user\.ini)$/i', $base ) || 'php.ini' === strtolower( $base ) ) {
-			return 'executable';
-		}
-		return null;
+	private static function symlink_message( $path ) {
+		return 'cannot open ' . $path . ": it is a symbolic link, and banlog never writes through one; set the real file's path";
 	}
 
 	/**
