@@ -18,6 +18,7 @@ define( 'BANLOG_PLUGIN_VERSION', '0.1.0' );
 define( 'BANLOG_PLUGIN_FILE', __FILE__ );
 
 require_once __DIR__ . '/includes/class-banlog-format.php';
+require_once __DIR__ . '/includes/class-banlog-rules.php';
 require_once __DIR__ . '/includes/class-banlog-writer.php';
 require_once __DIR__ . '/includes/class-banlog-client.php';
 
@@ -27,6 +28,13 @@ require_once __DIR__ . '/includes/class-banlog-client.php';
 final class Banlog_Plugin {
 
 	const OPTION       = 'banlog_options';
+	/**
+	 * Format of the stored option. 2: a setting of the writer is stored only when the site admin
+	 * chose a value other than the inherited one (php.ini's, else the plugin's default).
+	 */
+	const OPTIONS_VERSION = 2;
+	/** Settings of the writer that the server (php.ini `banlog.*`) may set too. */
+	const WRITER_KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'auth_log', 'syslog_spam' );
 	const ERROR_OPTION = 'banlog_last_error';
 	/** Comment meta: no client address was known when it was posted (its stored one is the peer's). */
 	const UNRESOLVED_META = '_banlog_unresolved_ip';
@@ -151,13 +159,162 @@ final class Banlog_Plugin {
 	}
 
 	/**
-	 * The options, with defaults filled in.
+	 * What the site admin stored. Before format 2, activation stored every default, so a stored
+	 * value equal to the default was no choice: it is read as not set (it follows php.ini).
+	 *
+	 * @return array
+	 */
+	public static function stored() {
+		$stored = get_option( self::OPTION );
+		$stored = is_array( $stored ) ? $stored : array();
+		if ( ! isset( $stored['version'] ) ) {
+			$defaults = self::defaults();
+			foreach ( self::WRITER_KEYS as $key ) {
+				if ( isset( $stored[ $key ] ) && (string) $stored[ $key ] === (string) $defaults[ $key ] ) {
+					unset( $stored[ $key ] );
+				}
+			}
+		}
+		return $stored;
+	}
+
+	/**
+	 * Where a setting's value in effect comes from: 'page' (the site admin chose it), 'server'
+	 * (a `banlog.*` directive of php.ini, the FPM pool or .user.ini) or 'default' (the plugin's).
+	 *
+	 * @param string $key Option key.
+	 * @return string
+	 */
+	public static function source( $key ) {
+		if ( array_key_exists( $key, self::stored() ) ) {
+			return 'page';
+		}
+		return in_array( $key, self::WRITER_KEYS, true ) && null !== self::server_setting( $key ) ? 'server' : 'default';
+	}
+
+	/**
+	 * The server's value of a writer setting, normalized as an option, or null when the server
+	 * does not set it (or sets what the rules refuse).
+	 *
+	 * @param string $key Option key.
+	 * @return mixed
+	 */
+	public static function server_setting( $key ) {
+		if ( ! Banlog_Writer::server_sets( $key ) ) {
+			return null;
+		}
+		$r = Banlog_Rules::check( $key, Banlog_Writer::server_value( $key ) );
+		if ( ! $r['ok'] ) {
+			return null;
+		}
+		return is_bool( $r['value'] ) ? (int) $r['value'] : $r['value'];
+	}
+
+	/**
+	 * The value a setting has when the site admin does not choose one: the server's, else the
+	 * plugin's default.
+	 *
+	 * @param string $key Option key.
+	 * @return mixed
+	 */
+	public static function inherited( $key ) {
+		$server = in_array( $key, self::WRITER_KEYS, true ) ? self::server_setting( $key ) : null;
+		if ( null !== $server ) {
+			return $server;
+		}
+		$defaults = self::defaults();
+		return $defaults[ $key ];
+	}
+
+	/**
+	 * The options in effect: the site admin's choices over the inherited values.
 	 *
 	 * @return array
 	 */
 	public static function options() {
-		$stored = get_option( self::OPTION );
-		return array_merge( self::defaults(), is_array( $stored ) ? $stored : array() );
+		$o = self::defaults();
+		foreach ( self::WRITER_KEYS as $key ) {
+			$o[ $key ] = self::inherited( $key );
+		}
+		foreach ( self::stored() as $key => $value ) {
+			if ( array_key_exists( $key, $o ) ) {
+				$o[ $key ] = $value;
+			}
+		}
+		return $o;
+	}
+
+	/**
+	 * Why the plugin refuses a log path, or null: the rulebook's reasons (Banlog_Rules, the same
+	 * as the extension's), and one only the plugin can know, so it lives here: the path lies
+	 * under WordPress's uploads folder, whose files the web server serves to anyone.
+	 *
+	 * @param string $key  spam_log or auth_log.
+	 * @param string $path Path.
+	 * @return string|null The reason.
+	 */
+	public static function path_problem( $key, $path ) {
+		$r = Banlog_Rules::log_path( $key, (string) $path );
+		if ( ! $r['ok'] ) {
+			return $r['message'];
+		}
+		if ( '' === $r['value'] ) {
+			return null;
+		}
+		$real = self::resolve_path( $r['value'] );
+		foreach ( self::uploads_dirs() as $dir ) {
+			if ( 0 === strpos( $real, $dir . '/' ) ) {
+				return sprintf( "setting '%s': '%s' lies in WordPress's uploads folder (%s), whose files the web server serves to anyone; choose a folder outside it, such as /var/log/wordpress/", $key, $r['value'], $dir );
+			}
+		}
+		return null;
+	}
+
+	/**
+	 * The uploads folders: this site's, and the default one of wp-content (a multisite's sites
+	 * upload below it), with symbolic links resolved.
+	 *
+	 * @return array
+	 */
+	private static function uploads_dirs() {
+		$dirs = array( WP_CONTENT_DIR . '/uploads' );
+		if ( function_exists( 'wp_upload_dir' ) ) {
+			$up = wp_upload_dir( null, false );
+			if ( is_array( $up ) && ! empty( $up['basedir'] ) ) {
+				$dirs[] = (string) $up['basedir'];
+			}
+		}
+		$out = array();
+		foreach ( $dirs as $d ) {
+			$d = untrailingslashit( self::resolve_path( $d ) );
+			if ( '' !== $d ) {
+				$out[] = $d;
+			}
+		}
+		return array_unique( $out );
+	}
+
+	/**
+	 * A path with the symbolic links of its existing part resolved (the rest kept as written).
+	 *
+	 * @param string $path Absolute path.
+	 * @return string
+	 */
+	public static function resolve_path( $path ) {
+		$path = untrailingslashit( wp_normalize_path( (string) $path ) );
+		$tail = array();
+		$dir  = $path;
+		// phpcs:disable WordPress.PHP.NoSilencedErrors.Discouraged
+		while ( '' !== $dir && '/' !== $dir && '.' !== $dir && ! @file_exists( $dir ) ) {
+			array_unshift( $tail, basename( $dir ) );
+			$dir = dirname( $dir );
+		}
+		$real = @realpath( '' === $dir ? '/' : $dir );
+		// phpcs:enable
+		if ( false === $real ) {
+			return $path;
+		}
+		return rtrim( wp_normalize_path( $real ), '/' ) . ( $tail ? '/' . implode( '/', $tail ) : '' );
 	}
 
 	/**
@@ -198,8 +355,17 @@ final class Banlog_Plugin {
 	public function writer() {
 		if ( null === $this->writer ) {
 			$force_fallback = defined( 'BANLOG_FORCE_FALLBACK' ) && BANLOG_FORCE_FALLBACK;
+			$settings = self::writer_settings();
+			foreach ( array( 'spam_log', 'auth_log' ) as $key ) {
+				$problem = self::path_problem( $key, $settings[ $key ] );
+				if ( null !== $problem ) {
+					// Stored before this rule, or set in php.ini: neither writer may write it.
+					$settings[ $key ] = '';
+					$this->record_error( $key, 'not written: ' . $problem );
+				}
+			}
 			$this->writer = new Banlog_Writer(
-				self::writer_settings(),
+				$settings,
 				$force_fallback ? false : null,
 				array( $this, 'record_error' )
 			);
@@ -291,6 +457,10 @@ final class Banlog_Plugin {
 	public function on_akismet_spam_caught( $discard = false ) {
 		if ( $discard ) {
 			$this->discarded_from = $this->client_addr();
+			if ( null === $this->discarded_from ) {
+				$why = $this->client()->last_problem;
+				$this->record_error( 'input', 'discarded spam comment: ' . ( null === $why ? 'no client address' : $why ) . '; not logged' );
+			}
 		}
 	}
 
@@ -482,7 +652,8 @@ final class Banlog_Plugin {
 	private function log_auth( $event, $user ) {
 		$addr = $this->client_addr();
 		if ( null === $addr ) {
-			$this->record_error( 'input', 'no client address for an authentication event' );
+			$why = $this->client()->last_problem;
+			$this->record_error( 'input', sprintf( '%s: no client address; not logged', null === $why ? 'authentication event' : 'authentication event: ' . $why ) );
 			return;
 		}
 		$this->writer()->auth( $event, is_scalar( $user ) ? (string) $user : '', $addr );
@@ -490,10 +661,12 @@ final class Banlog_Plugin {
 }
 
 /**
- * Activation: store the defaults (an existing configuration is kept).
+ * Activation: store an empty configuration (an existing one is kept).
  */
 function banlog_activate() {
-	add_option( Banlog_Plugin::OPTION, Banlog_Plugin::defaults() );
+	// Only the format: every setting follows php.ini (else the plugin's default) until the site
+	// admin chooses another value on the options page.
+	add_option( Banlog_Plugin::OPTION, array( 'version' => Banlog_Plugin::OPTIONS_VERSION ) );
 }
 register_activation_hook( __FILE__, 'banlog_activate' );
 

@@ -110,38 +110,48 @@ final class Banlog_Admin {
 	/**
 	 * Checks a log path; adds a settings error when it is refused.
 	 *
+	 * @param string $key   spam_log or auth_log.
 	 * @param string $path  Path.
 	 * @param string $label What the path is for.
 	 * @return bool
 	 */
-	private function check_path( $path, $label ) {
-		$problem = Banlog_Writer::path_problem( $path );
+	private function check_path( $key, $path, $label ) {
+		$problem = Banlog_Plugin::path_problem( $key, $path );
 		if ( null === $problem ) {
 			return true;
 		}
-		switch ( $problem ) {
-			case 'relative':
-				/* translators: %s: what the log is for */
-				$msg = __( '%s: the path must be absolute (start with /).', 'banlog' );
-				break;
-			case 'directory':
-				/* translators: %s: what the log is for */
-				$msg = __( '%s: the path is a directory; give a file name.', 'banlog' );
-				break;
-			case 'executable':
-				/* translators: %s: what the log is for */
-				$msg = __( '%s: refused, the file name ends in an executable extension (such as .php). A user name written into it could run as code.', 'banlog' );
-				break;
-			case 'traversal':
-				/* translators: %s: what the log is for */
-				$msg = __( '%s: refused, the path must not contain ".." segments. Give the real location of the file.', 'banlog' );
-				break;
-			default:
-				/* translators: %s: what the log is for */
-				$msg = __( '%s: the path contains control characters.', 'banlog' );
-		}
-		add_settings_error( Banlog_Plugin::OPTION, 'banlog_path_' . $problem, sprintf( $msg, $label ), 'error' );
+		$this->refuse( 'banlog_path_' . $key, $label, $problem );
 		return false;
+	}
+
+	/**
+	 * A settings error naming the field and the rule's reason (the extension's words), escaped:
+	 * WordPress prints settings errors as HTML, and the reason quotes what was submitted.
+	 *
+	 * @param string $code  Error code.
+	 * @param string $label Field.
+	 * @param string $why   Reason.
+	 */
+	private function refuse( $code, $label, $why ) {
+		/* translators: 1: a field of the page, 2: why the value was refused */
+		$msg = sprintf( __( '%1$s: refused, %2$s. The value in effect stays.', 'banlog' ), $label, $why );
+		add_settings_error( Banlog_Plugin::OPTION, $code, esc_html( $msg ), 'error' );
+	}
+
+	/**
+	 * Stores a writer setting the site admin chose, or forgets it when it equals the inherited
+	 * value (php.ini's, else the default): then a later php.ini change applies to this site too.
+	 *
+	 * @param array  $out   Options to store.
+	 * @param string $key   Key.
+	 * @param mixed  $value Normalized value.
+	 */
+	private static function choose( array &$out, $key, $value ) {
+		if ( (string) $value === (string) Banlog_Plugin::inherited( $key ) ) {
+			unset( $out[ $key ] );
+		} else {
+			$out[ $key ] = $value;
+		}
 	}
 
 	/**
@@ -178,67 +188,103 @@ final class Banlog_Admin {
 	 * @return array
 	 */
 	public function sanitize( $input ) {
-		$old = Banlog_Plugin::options();
+		$old = Banlog_Plugin::stored();
 		if ( ! is_array( $input ) ) {
 			return $old;
 		}
 		$out = $old;
+		$out['version'] = Banlog_Plugin::OPTIONS_VERSION;
+		// The page's form marks itself: there an absent checkbox means "off". A programmatic
+		// update (update_option(), activation) leaves what it does not name as it was.
+		$form = ! empty( $input['form'] );
+		unset( $out['form'] );
+		$given = function ( $key ) use ( $form, $input ) {
+			return $form || array_key_exists( $key, $input );
+		};
 
 		$paths = array(
 			'spam_log' => __( 'Spam log file', 'banlog' ),
 			'auth_log' => __( 'Auth log file', 'banlog' ),
 		);
 		foreach ( $paths as $key => $label ) {
-			if ( isset( $input[ $key ] ) && ! is_scalar( $input[ $key ] ) ) {
-				continue; // Not a form's value: the stored path stays.
+			if ( ! $given( $key ) || ( isset( $input[ $key ] ) && ! is_scalar( $input[ $key ] ) ) ) {
+				continue; // Not named, or not a form's value: the stored choice stays.
 			}
-			$path = isset( $input[ $key ] ) ? trim( (string) $input[ $key ] ) : '';
+			$path = isset( $input[ $key ] ) ? Banlog_Rules::trim( (string) $input[ $key ] ) : '';
 			if ( '' === $path ) {
-				$out[ $key ] = '';
-			} elseif ( $this->check_path( $path, $label ) ) {
-				$out[ $key ] = $path;
+				self::choose( $out, $key, '' );
+			} elseif ( $this->check_path( $key, $path, $label ) ) {
+				self::choose( $out, $key, $path );
 				$this->warn_web_root( $key, $path, $label );
 			}
 		}
 
-		$out['syslog'] = empty( $input['syslog'] ) ? 0 : 1;
-		$out['syslog_spam'] = empty( $input['syslog_spam'] ) ? 0 : 1;
-		$out['log_success'] = empty( $input['log_success'] ) ? 0 : 1;
-
-		$facility = isset( $input['syslog_facility'] ) ? (string) $input['syslog_facility'] : 'auth';
-		if ( isset( Banlog_Writer::FACILITIES[ $facility ] ) ) {
-			$out['syslog_facility'] = $facility;
+		foreach ( array( 'syslog', 'syslog_spam' ) as $key ) {
+			if ( $given( $key ) ) {
+				self::choose( $out, $key, empty( $input[ $key ] ) ? 0 : 1 );
+			}
+		}
+		if ( $given( 'log_success' ) ) {
+			$out['log_success'] = empty( $input['log_success'] ) ? 0 : 1;
 		}
 
-		$target = isset( $input['syslog_target'] ) ? trim( (string) $input['syslog_target'] ) : '';
-		if ( '' === $target ) {
-			$target = '/dev/log';
-		}
-		if ( preg_match( '#^(/[^\x00-\x1f\x7f]*|(udp|tcp)://[A-Za-z0-9.\-]+:\d{1,5}|(udp|tcp)://\[[0-9A-Fa-f:.]+\]:\d{1,5})$#D', $target ) ) {
-			$out['syslog_target'] = $target;
-		} else {
-			add_settings_error( Banlog_Plugin::OPTION, 'banlog_target', __( 'Syslog destination: give a socket path such as /dev/log, or udp://host:port, or tcp://host:port.', 'banlog' ), 'error' );
+		if ( $given( 'syslog_facility' ) ) {
+			$facility = isset( $input['syslog_facility'] ) && is_scalar( $input['syslog_facility'] ) ? (string) $input['syslog_facility'] : '';
+			$f = Banlog_Rules::facility( $facility );
+			if ( '' === Banlog_Rules::trim( $facility ) ) {
+				unset( $out['syslog_facility'] );
+			} elseif ( null !== $f ) {
+				self::choose( $out, 'syslog_facility', $f[0] );
+			} else {
+				$r = Banlog_Rules::check( 'syslog_facility', $facility );
+				$this->refuse( 'banlog_facility', __( 'Syslog facility', 'banlog' ), $r['message'] );
+			}
 		}
 
-		$proxies = isset( $input['trusted_proxies'] ) ? (string) $input['trusted_proxies'] : '';
-		$bad = Banlog_Client::invalid_ranges( $proxies );
-		if ( $bad ) {
-			add_settings_error(
-				Banlog_Plugin::OPTION,
-				'banlog_proxies',
+		if ( $given( 'syslog_target' ) ) {
+			$target = isset( $input['syslog_target'] ) && is_scalar( $input['syslog_target'] ) ? (string) $input['syslog_target'] : '';
+			if ( '' === Banlog_Rules::trim( $target ) ) {
+				unset( $out['syslog_target'] ); // Empty: the inherited destination.
+			} else {
+				$r = Banlog_Rules::check( 'syslog_target', $target );
+				if ( $r['ok'] ) {
+					self::choose( $out, 'syslog_target', $r['value'] );
+				} else {
+					$this->refuse( 'banlog_target', __( 'Syslog destination', 'banlog' ), $r['message'] );
+				}
+			}
+		}
+
+		if ( $given( 'trusted_proxies' ) ) {
+			$proxies = isset( $input['trusted_proxies'] ) && is_scalar( $input['trusted_proxies'] ) ? (string) $input['trusted_proxies'] : '';
+			$refused = Banlog_Client::refused_ranges( $proxies );
+			if ( isset( $refused['invalid'] ) ) {
 				/* translators: %s: the refused entries */
-				sprintf( __( 'Trusted proxies: not an address or CIDR range: %s', 'banlog' ), implode( ', ', array_map( array( 'Banlog_Format', 'sanitize_user' ), $bad ) ) ),
-				'error'
-			);
-		} else {
-			$out['trusted_proxies'] = implode( "\n", Banlog_Client::split_list( $proxies ) );
+				$msg = sprintf( __( 'Trusted proxies: not an address or CIDR range: %s. The list in effect stays.', 'banlog' ), implode( ', ', array_map( array( 'Banlog_Format', 'sanitize_user' ), $refused['invalid'] ) ) );
+				add_settings_error( Banlog_Plugin::OPTION, 'banlog_proxies', esc_html( $msg ), 'error' );
+			}
+			if ( isset( $refused['too_wide'] ) ) {
+				$msg = sprintf(
+					/* translators: 1: the refused ranges, 2: shortest IPv4 prefix, 3: shortest IPv6 prefix */
+					__( 'Trusted proxies: refused %1$s: a range wider than /%2$d (IPv4) or /%3$d (IPv6) is no list of proxies. Every client inside it could send the header and name any address to be banned. List your proxies\' own addresses or ranges. The list in effect stays.', 'banlog' ),
+					implode( ', ', array_map( array( 'Banlog_Format', 'sanitize_user' ), $refused['too_wide'] ) ),
+					Banlog_Client::MIN_PREFIX_V4,
+					Banlog_Client::MIN_PREFIX_V6
+				);
+				add_settings_error( Banlog_Plugin::OPTION, 'banlog_proxies_wide', esc_html( $msg ), 'error' );
+			}
+			if ( ! $refused ) {
+				$out['trusted_proxies'] = implode( "\n", Banlog_Client::split_list( $proxies ) );
+			}
 		}
 
-		$header = isset( $input['proxy_header'] ) ? trim( (string) $input['proxy_header'] ) : 'X-Forwarded-For';
-		if ( preg_match( '/^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$/D', $header ) ) {
-			$out['proxy_header'] = $header;
-		} else {
-			add_settings_error( Banlog_Plugin::OPTION, 'banlog_header', __( 'Client address header: letters, digits and dashes only.', 'banlog' ), 'error' );
+		if ( $given( 'proxy_header' ) ) {
+			$header = isset( $input['proxy_header'] ) && is_scalar( $input['proxy_header'] ) ? trim( (string) $input['proxy_header'] ) : 'X-Forwarded-For';
+			if ( preg_match( '/^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$/D', $header ) ) {
+				$out['proxy_header'] = $header;
+			} else {
+				add_settings_error( Banlog_Plugin::OPTION, 'banlog_header', esc_html__( 'Client address header: letters, digits and dashes only.', 'banlog' ), 'error' );
+			}
 		}
 		return $out;
 	}
@@ -276,6 +322,40 @@ final class Banlog_Admin {
 		if ( '' !== $help ) {
 			echo '<p class="description">' . esc_html( $help ) . '</p>';
 		}
+		$this->source_note( $key );
+	}
+
+	/**
+	 * Where the value in effect comes from: php.ini (the server's word for every site), this page,
+	 * or the plugin's default.
+	 *
+	 * @param string $key Option key.
+	 */
+	private function source_note( $key ) {
+		if ( ! in_array( $key, Banlog_Plugin::WRITER_KEYS, true ) ) {
+			return;
+		}
+		$o = Banlog_Plugin::options();
+		$value = $o[ $key ];
+		if ( is_bool( $value ) || is_int( $value ) ) {
+			$value = $value ? __( 'on', 'banlog' ) : __( 'off', 'banlog' );
+		} elseif ( '' === (string) $value ) {
+			$value = __( 'off', 'banlog' );
+		}
+		switch ( Banlog_Plugin::source( $key ) ) {
+			case 'page':
+				/* translators: 1: a value, 2: a php.ini directive */
+				$from = sprintf( __( 'In effect: %1$s, set on this page (over the server\'s %2$s). Give the server\'s value, or leave a text field empty, to follow the server again.', 'banlog' ), (string) $value, 'banlog.' . $key );
+				break;
+			case 'server':
+				/* translators: 1: a value, 2: a php.ini directive */
+				$from = sprintf( __( 'In effect: %1$s, from php.ini (%2$s, the server\'s setting).', 'banlog' ), (string) $value, 'banlog.' . $key );
+				break;
+			default:
+				/* translators: %s: a value */
+				$from = sprintf( __( 'In effect: %s, the plugin\'s default (php.ini does not set it).', 'banlog' ), (string) $value );
+		}
+		echo '<p class="description banlog-source" id="' . esc_attr( 'banlog_' . $key . '_source' ) . '" data-source="' . esc_attr( Banlog_Plugin::source( $key ) ) . '">' . esc_html( $from ) . '</p>';
 	}
 
 	/**
@@ -293,11 +373,12 @@ final class Banlog_Admin {
 			checked( ! empty( $o[ $key ] ), true, false ),
 			esc_html( $label )
 		);
+		$this->source_note( $key );
 	}
 
 	/** Field. */
 	public function field_spam_log() {
-		$this->text( 'spam_log', __( 'Absolute path of the file, without ".."; empty to turn the spam log off. Not a .php (or other executable) name, and better outside the web root.', 'banlog' ) );
+		$this->text( 'spam_log', __( 'Absolute path of a file whose name ends in .log, without ".." and without an executable or page extension inside the name (x.php.log and x.html.log are refused), not in the uploads folder, and better outside the web root; empty to turn the spam log off.', 'banlog' ) );
 		echo '<p>';
 		$this->checkbox( 'syslog_spam', __( 'Also send spam events to syslog', 'banlog' ) );
 		echo '</p>';
@@ -312,20 +393,21 @@ final class Banlog_Admin {
 	public function field_facility() {
 		$o = Banlog_Plugin::options();
 		printf( '<select id="banlog_syslog_facility" name="%s">', esc_attr( Banlog_Plugin::OPTION . '[syslog_facility]' ) );
-		foreach ( array_keys( Banlog_Writer::FACILITIES ) as $f ) {
+		foreach ( array_keys( Banlog_Rules::FACILITIES ) as $f ) {
 			printf( '<option value="%1$s" %2$s>%1$s</option>', esc_attr( $f ), selected( $o['syslog_facility'], $f, false ) );
 		}
 		echo '</select>';
+		$this->source_note( 'syslog_facility' );
 	}
 
 	/** Field. */
 	public function field_target() {
-		$this->text( 'syslog_target', __( '/dev/log (the local syslog daemon), another socket path, or udp://host:port / tcp://host:port for a remote collector.', 'banlog' ) );
+		$this->text( 'syslog_target', __( '/dev/log (the local syslog daemon), another socket path (or unix:///path), or udp://host:port / tcp://host:port for a remote collector (an IPv6 address in brackets: udp://[2001:db8::1]:514).', 'banlog' ) );
 	}
 
 	/** Field. */
 	public function field_auth_log() {
-		$this->text( 'auth_log', __( 'Optional: also write the authentication lines to this file (for hosts without a syslog daemon).', 'banlog' ) );
+		$this->text( 'auth_log', __( 'Optional: also write the authentication lines to this file (for hosts without a syslog daemon). The same rules as the spam log file: a name ending in .log.', 'banlog' ) );
 	}
 
 	/** Field. */
@@ -341,7 +423,7 @@ final class Banlog_Admin {
 			esc_attr( Banlog_Plugin::OPTION . '[trusted_proxies]' ),
 			esc_textarea( (string) $o['trusted_proxies'] )
 		);
-		echo '<p class="description">' . esc_html__( 'One address or CIDR range per line, IPv4 or IPv6 (e.g. 10.0.0.0/8, 2001:db8::/32). Empty: no proxy, REMOTE_ADDR is the client.', 'banlog' ) . '</p>';
+		echo '<p class="description">' . esc_html__( 'One address or CIDR range per line, IPv4 or IPv6 (e.g. 10.0.0.0/8, 2001:db8::/32); no range wider than /8 (IPv4) or /32 (IPv6). Empty: no proxy, REMOTE_ADDR is the client. A trusted proxy that sends no client address gets nothing logged (the status panel says so).', 'banlog' ) . '</p>';
 	}
 
 	/** Field. */
@@ -368,6 +450,7 @@ final class Banlog_Admin {
 		// them already (a second call printed every notice twice).
 		echo '<form method="post" action="' . esc_url( admin_url( 'options.php' ) ) . '">';
 		settings_fields( self::GROUP );
+		echo '<input type="hidden" name="' . esc_attr( Banlog_Plugin::OPTION . '[form]' ) . '" value="1" />';
 		do_settings_sections( self::PAGE );
 		submit_button();
 		echo '</form>';
@@ -535,36 +618,13 @@ final class Banlog_Admin {
 				$roots[] = array( $docroot, $home['scheme'] . '://' . $home['host'] . ( isset( $home['port'] ) ? ':' . $home['port'] : '' ) );
 			}
 		}
-		$real = self::resolve_path( $path );
+		$real = Banlog_Plugin::resolve_path( $path );
 		foreach ( $roots as $root ) {
-			$dir = untrailingslashit( self::resolve_path( $root[0] ) );
+			$dir = untrailingslashit( Banlog_Plugin::resolve_path( $root[0] ) );
 			if ( '' !== $dir && 0 === strpos( $real, $dir . '/' ) ) {
 				return array( $dir, $root[1], substr( $real, strlen( $dir ) + 1 ) );
 			}
 		}
 		return null;
-	}
-
-	/**
-	 * A path with the symbolic links of its existing part resolved (the rest kept as written).
-	 *
-	 * @param string $path Absolute path.
-	 * @return string
-	 */
-	private static function resolve_path( $path ) {
-		$path = untrailingslashit( wp_normalize_path( (string) $path ) );
-		$tail = array();
-		$dir  = $path;
-		// phpcs:disable WordPress.PHP.NoSilencedErrors.Discouraged
-		while ( '' !== $dir && '/' !== $dir && ! @file_exists( $dir ) ) {
-			array_unshift( $tail, basename( $dir ) );
-			$dir = dirname( $dir );
-		}
-		$real = @realpath( '' === $dir ? '/' : $dir );
-		// phpcs:enable
-		if ( false === $real ) {
-			return $path;
-		}
-		return rtrim( wp_normalize_path( $real ), '/' ) . ( $tail ? '/' . implode( '/', $tail ) : '' );
 	}
 }

@@ -16,6 +16,22 @@ defined( 'ABSPATH' ) || exit;
 final class Banlog_Client {
 
 	/**
+	 * The widest ranges a trusted proxy list may hold: an IPv4 /8 (16.7 million addresses, more
+	 * than any CDN's published ranges use per entry) and an IPv6 /32 (a whole provider's
+	 * allocation). A wider range, let alone 0.0.0.0/0 or ::/0, is no proxy list: every client in
+	 * it could write the header and name any address to be banned.
+	 */
+	const MIN_PREFIX_V4 = 8;
+	const MIN_PREFIX_V6 = 32;
+
+	/**
+	 * Why the last resolve() found no address to log, or null.
+	 *
+	 * @var string|null
+	 */
+	public $last_problem = null;
+
+	/**
 	 * Parsed trusted ranges: list of [bytes, prefix length].
 	 *
 	 * @var array
@@ -38,7 +54,7 @@ final class Banlog_Client {
 	public function __construct( $trusted, $header = 'X-Forwarded-For' ) {
 		foreach ( self::split_list( $trusted ) as $item ) {
 			$range = self::parse_cidr( $item );
-			if ( null !== $range ) {
+			if ( null !== $range && null === self::range_problem( $item ) ) {
 				$this->ranges[] = $range;
 			}
 		}
@@ -97,17 +113,47 @@ final class Banlog_Client {
 	}
 
 	/**
-	 * Whether a list of ranges is valid; returns the invalid items.
+	 * Why an entry of the trusted proxy list is refused, or null.
+	 *
+	 * @param string $item Address or CIDR range.
+	 * @return string|null 'invalid' (not an address or range) or 'too_wide'.
+	 */
+	public static function range_problem( $item ) {
+		$range = self::parse_cidr( $item );
+		if ( null === $range ) {
+			return 'invalid';
+		}
+		$min = 4 === strlen( $range[0] ) ? self::MIN_PREFIX_V4 : self::MIN_PREFIX_V6;
+		return $range[1] < $min ? 'too_wide' : null;
+	}
+
+	/**
+	 * The refused entries of a list, by reason.
 	 *
 	 * @param string $list List.
-	 * @return array Invalid items.
+	 * @return array ['invalid' => items, 'too_wide' => items]; empty when all are accepted.
+	 */
+	public static function refused_ranges( $list ) {
+		$bad = array();
+		foreach ( self::split_list( $list ) as $item ) {
+			$problem = self::range_problem( $item );
+			if ( null !== $problem ) {
+				$bad[ $problem ][] = $item;
+			}
+		}
+		return $bad;
+	}
+
+	/**
+	 * The refused entries of a list, whatever the reason.
+	 *
+	 * @param string $list List.
+	 * @return array Items.
 	 */
 	public static function invalid_ranges( $list ) {
 		$bad = array();
-		foreach ( self::split_list( $list ) as $item ) {
-			if ( null === self::parse_cidr( $item ) ) {
-				$bad[] = $item;
-			}
+		foreach ( self::refused_ranges( $list ) as $items ) {
+			$bad = array_merge( $bad, $items );
 		}
 		return $bad;
 	}
@@ -175,28 +221,37 @@ final class Banlog_Client {
 	 * @return string|null The canonical address, or null when there is none to log.
 	 */
 	public function resolve( array $server ) {
+		$this->last_problem = null;
 		$peer = isset( $server['REMOTE_ADDR'] ) && is_string( $server['REMOTE_ADDR'] ) ? $server['REMOTE_ADDR'] : '';
 		if ( ! $this->ranges || ! $this->is_trusted( $peer ) ) {
-			return Banlog_Format::parse_addr( $peer );
+			$addr = Banlog_Format::parse_addr( $peer );
+			if ( null === $addr ) {
+				$this->last_problem = 'the peer address is not a client address';
+			}
+			return $addr;
 		}
 		$value = isset( $server[ $this->server_key ] ) && is_string( $server[ $this->server_key ] ) ? $server[ $this->server_key ] : '';
 		$entries = array_values( array_filter( array_map( 'trim', explode( ',', $value ) ), 'strlen' ) );
 		// From the right: each hop appended the address it saw. The first one that is not one of
 		// our proxies is the client; anything to its left was written by the client itself.
-		$addr = null;
 		for ( $i = count( $entries ) - 1; $i >= 0; $i-- ) {
 			$entry = self::strip_port( $entries[ $i ] );
 			$canon = Banlog_Format::parse_addr( $entry );
 			if ( null === $canon ) {
-				return null; // A hop we trust wrote garbage: do not guess.
+				// A hop we trust wrote garbage: do not guess.
+				$this->last_problem = 'a trusted proxy sent a client address header that is not an address';
+				return null;
 			}
-			$addr = $canon;
 			if ( ! $this->is_trusted( $canon ) ) {
 				return $canon;
 			}
 		}
-		// Every hop is a trusted proxy (or there is no header): the leftmost one, else the peer.
-		return null !== $addr ? $addr : Banlog_Format::parse_addr( $peer );
+		// No header, or only trusted proxies in it: the only addresses known are our proxies',
+		// and logging one would ban the proxy (every client behind it). Nothing is logged.
+		$this->last_problem = $entries
+			? 'a trusted proxy sent only trusted proxy addresses in the client address header'
+			: 'a trusted proxy sent no client address header';
+		return null;
 	}
 
 	/**
