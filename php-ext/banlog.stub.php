@@ -40,7 +40,7 @@ function banlog_auth(string $event, string $user, string $ip): bool {}
  * defaults at the end of the request. Cheap when called with unchanged settings.
  *
  * @param array{
- *   spam_log?: string,         absolute path, '' to disable; no executable extension (.php, .phar, ...)
+ *   spam_log?: string,         absolute path of a .log file, '' to disable (rules: core/src/rules.rs)
  *   syslog?: bool,
  *   syslog_facility?: string,  'auth', 'authpriv', 'user', 'daemon', 'local0' .. 'local7'
  *   syslog_target?: string,    '/dev/log', another socket path, 'udp://host:port' or 'tcp://host:port'

@@ -67,7 +67,8 @@ def notices(page):
 
 
 def option(stack):
-    return json.loads(stack.php_eval("echo json_encode(get_option('banlog_options'));"))
+    """The options in effect (what the site admin stored, over php.ini's values and the defaults)."""
+    return json.loads(stack.php_eval("echo json_encode(Banlog_Plugin::options());"))
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,7 @@ def env(wp_stack):
     # A directory the web server may write to: a refused path there would be created if taken.
     d = stack.workdir / "refusals"
     d.mkdir(exist_ok=True)
+    (d / "dir.log").mkdir(exist_ok=True)
     shutil.chown(d, WEB_USER, WEB_USER)
     return stack, d
 
@@ -243,28 +245,33 @@ def _bad_paths(d):
         ("spam_log", "refusals/spam.log", "must be absolute"),
         ("spam_log", "./spam.log", "must be absolute"),
         ("spam_log", "~/spam.log", "must be absolute"),
-        ("spam_log", f"{d}/spam.php", "executable extension"),
-        ("spam_log", f"{d}/spam.phar", "executable extension"),
-        ("spam_log", f"{d}/SPAM.PHP", "executable extension"),
-        ("spam_log", f"{d}/spam.php.log", "executable extension"),
-        ("spam_log", f"{d}/spam.phtml", "executable extension"),
-        ("spam_log", f"{d}/spam.php.", "executable extension"),
-        ("spam_log", f"{d}/.user.ini", "executable extension"),
+        ("spam_log", f"{d}/spam.php", "must end in .log"),
+        ("spam_log", f"{d}/spam.phar", "must end in .log"),
+        ("spam_log", f"{d}/SPAM.PHP", "must end in .log"),
+        ("spam_log", f"{d}/spam.php.log", "contains the extension .php, which a web server may run"),
+        ("spam_log", f"{d}/spam.phtml", "must end in .log"),
+        ("spam_log", f"{d}/spam.php.", "must end in .log"),
+        ("spam_log", f"{d}/.user.ini", "reads as configuration"),
+        ("spam_log", f"{d}/spam.svg.log", "contains the extension .svg, which a web server may serve"),
+        ("spam_log", f"{d}/spam.inc.log", "contains the extension .inc, which a web server may run"),
         ("spam_log", f"{d}/../refusals/traversal.log", 'must not contain ".."'),
         ("spam_log", f"{d}/sub/../traversal2.log", 'must not contain ".."'),
         ("spam_log", f"{d}/..", 'must not contain ".."'),
         ("spam_log", f"{d}/nul\x00.log", "control characters"),
         ("spam_log", f"{d}/new\nline.log", "control characters"),
-        ("spam_log", str(d), "is a directory"),
+        ("spam_log", f"{d}/", "names a directory"),
+        ("spam_log", str(d), "must end in .log"),
+        ("spam_log", f"{d}/dir.log", "is a directory"),
         ("auth_log", "auth.log", "must be absolute"),
-        ("auth_log", f"{d}/auth.phar", "executable extension"),
+        ("auth_log", f"{d}/auth.phar", "must end in .log"),
         ("auth_log", f"{d}/../refusals/auth-traversal.log", 'must not contain ".."'),
     ]
 
 
 BAD_PATH_IDS = ["relative", "dot-relative", "tilde", "php", "phar", "php-upper", "double-extension", "phtml",
-                "php-dot", "user-ini", "traversal", "traversal-inside", "traversal-end", "nul", "newline",
-                "directory", "auth-relative", "auth-phar", "auth-traversal"]
+                "php-dot", "user-ini", "svg-inside", "inc-inside", "traversal", "traversal-inside", "traversal-end",
+                "nul", "newline", "trailing-slash", "directory", "directory-named-log", "auth-relative", "auth-phar",
+                "auth-traversal"]
 
 
 @pytest.mark.parametrize("i", range(len(BAD_PATH_IDS)), ids=BAD_PATH_IDS)
@@ -339,7 +346,8 @@ def test_accepted_path_is_saved_exactly_as_typed(stack, env):
     assert os.path.exists(path), sorted(os.listdir(d))
 
 
-EXT_CASES = [i for i, name in enumerate(BAD_PATH_IDS) if name != "directory"]  # a directory: only at save time
+# An existing directory named like a log: only the page looks at the file system.
+EXT_CASES = [i for i, name in enumerate(BAD_PATH_IDS) if name != "directory-named-log"]
 
 
 @pytest.mark.parametrize("i", EXT_CASES, ids=[BAD_PATH_IDS[i] for i in EXT_CASES])
@@ -357,3 +365,33 @@ def test_extension_refuses_what_the_page_refuses(ext_so, i, figures):
     figures(answer=text.replace("\n", "\\n"))
     assert text.startswith("ValueError: ") and key in text, text
     assert kept == "/var/log/banlog-refusals/ok.log"
+
+
+def test_wide_or_bad_proxy_ranges_are_refused_and_shown_escaped(stack, env, figures):
+    """0.0.0.0/0, ::/0 and anything wider than an IPv4 /8 or an IPv6 /32 is no proxy list: refused
+    with the reason; a refused entry is shown back escaped (never as markup), and the list in
+    effect stays. The widest allowed ranges are saved."""
+    c = admin(stack)
+    before = option(stack)
+    fields = form(c)
+    fields["banlog_options[trusted_proxies]"] = "0.0.0.0/0\n::/0\n10.0.0.0/7\n2001:db8::/31\n<svg/onload=alert(1)>"
+    status, loc, page = save(c, fields)
+    assert status == 302 and "settings-updated=true" in loc, (status, loc)
+    assert "<svg" not in page
+    shown = notices(page)
+    figures(notices=[f"{k}: {t}" for k, t in shown])
+    errors = [t for k, t in shown if k == "error"]
+    assert len(errors) == 2, shown
+    wide = next(t for t in errors if "wider than /8 (IPv4) or /32 (IPv6)" in t)
+    for item in ("0.0.0.0/0", "::/0", "10.0.0.0/7", "2001:db8::/31"):
+        assert item in wide, wide
+    # Shown as the writers escape a user name (\x3c for <), and HTML-escaped on top.
+    assert any("\\x3csvg/onload=alert(1)\\x3e" in t and "not an address" in t for t in errors), errors
+    assert option(stack)["trusted_proxies"] == before["trusted_proxies"]
+    # The widest ranges the rule allows are a valid list.
+    fields = form(c)
+    fields["banlog_options[trusted_proxies]"] = "10.0.0.0/8\n2001:db8::/32"
+    status, loc, page = save(c, fields)
+    assert [k for k, _ in notices(page)] == ["success"], notices(page)
+    assert option(stack)["trusted_proxies"] == "10.0.0.0/8\n2001:db8::/32"
+    stack.banlog_options(trusted_proxies="")

@@ -107,10 +107,12 @@ def test_options_page(browser, stack):
     assert "comment id=\\d+ from host=<ADDR> marked as spam$" in filt
     assert new_path in browser.find_element(By.ID, "banlog-spam-log").text
 
-    # A .php path (and friends) is refused with a message; the stored path stays.
-    for bad, message in (("/tmp/evil.php", "executable extension"), ("/tmp/x.phtml", "executable extension"),
-                         ("/tmp/a.php.log", "executable extension"), ("relative/spam.log", "must be absolute"),
-                         ("/tmp", "is a directory")):
+    # A .php path (and friends) is refused with a message naming the true reason; the stored path stays.
+    for bad, message in (("/tmp/evil.php", "must end in .log"), ("/tmp/x.phtml", "must end in .log"),
+                         ("/tmp/a.php.log", "contains the extension .php, which a web server may run"),
+                         ("/tmp/a.html.log", "contains the extension .html, which a web server may serve"),
+                         ("relative/spam.log", "must be absolute"), ("/tmp/", "names a directory"),
+                         (str(stack.docroot / "wp-content/uploads/x.log"), "uploads folder")):
         f = _field(browser, "spam_log")
         f.clear()
         f.send_keys(bad)
@@ -160,7 +162,7 @@ def test_subscriber_cannot_open_the_page(browser, stack):
     r = c.post("/wp-admin/options.php", {"option_page": "banlog", "action": "update",
                                          "banlog_options[spam_log]": "/tmp/pwned.log"})
     assert r.status in (403, 200)
-    assert json.loads(stack.php_eval("echo json_encode(get_option('banlog_options'));"))["spam_log"] != "/tmp/pwned.log"
+    assert json.loads(stack.php_eval("echo json_encode(Banlog_Plugin::options());"))["spam_log"] != "/tmp/pwned.log"
 
 
 def test_activation_defaults_and_uninstall(stack):
@@ -172,8 +174,11 @@ def test_activation_defaults_and_uninstall(stack):
             "uninstall_plugin('banlog/banlog.php');"
             "echo json_encode([get_option('banlog_options', 'gone'), get_option('banlog_last_error', 'gone')]);")
         assert json.loads(out) == ["gone", "gone"]
-        out = stack.php_eval("banlog_activate(); echo json_encode(get_option('banlog_options'));")
-        d = json.loads(out)
+        out = stack.php_eval("banlog_activate(); echo json_encode([get_option('banlog_options'),"
+                             " Banlog_Plugin::options()]);")
+        stored, d = json.loads(out)
+        # Activation chooses nothing: every setting follows php.ini, else the plugin's default.
+        assert stored == {"version": 2}, stored
         assert d["spam_log"] == str(stack.spam_log) and d["syslog"] == 1 and d["syslog_facility"] == "auth"
         assert (stack.docroot / "wp-content/plugins/banlog/banlog.php").exists()  # files stay
     finally:

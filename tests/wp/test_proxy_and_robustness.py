@@ -44,7 +44,8 @@ CASES = [
     ("127.0.0.250", "X-Forwarded-For", "203.0.113.9:4711", "203.0.113.9"),
     ("127.0.0.250", "X-Forwarded-For", "::ffff:203.0.113.10", "203.0.113.10"),
     ("127.0.0.250", "X-Forwarded-For", "2001:DB8:0:0:0:0:0:7", "2001:db8::7"),
-    ("127.0.0.250", "X-Forwarded-For", "", "127.0.0.250"),                                   # no header: the peer
+    ("127.0.0.250", "X-Forwarded-For", "", None),              # no header: nothing (never the proxy), reported
+    ("127.0.0.250", "X-Forwarded-For", "127.0.0.250", None),   # only our own proxy named: the same
     ("127.0.0.251", "X-Forwarded-For", "203.0.113.9", "127.0.0.251"),                        # untrusted peer: ignored
     ("127.0.0.251", "X-Forwarded-For", "127.0.0.250", "127.0.0.251"),
 ]
@@ -53,8 +54,18 @@ CASES = [
 @pytest.mark.parametrize("peer,name,value,want", CASES, ids=[f"{c[0]}-{c[2] or 'none'}" for c in CASES])
 def test_forwarded_for(proxied, peer, name, value, want):
     headers = {name: value} if value else {}
+    if want is None:
+        proxied.php_eval("delete_option('banlog_last_error');")
     user = _fail_login(proxied, peer, headers)
-    assert _logged_addr(proxied, user) == want
+    if want is not None:
+        assert _logged_addr(proxied, user) == want
+        return
+    # A control in the same stack: a line that is written arrives, so the absence below is real.
+    control = _fail_login(proxied, peer, {name: "203.0.113.77"})
+    assert _logged_addr(proxied, control) == "203.0.113.77"
+    assert not [l for l in proxied.rsyslog.lines() if f"unknown user {user} from " in l]
+    err = proxied.php_eval("echo json_encode(get_option('banlog_last_error'));")
+    assert '"sink":"input"' in err and "a trusted proxy sent" in err and "not logged" in err, err
 
 
 def test_ipv6_proxy(proxied):

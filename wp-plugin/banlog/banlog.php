@@ -261,6 +261,10 @@ final class Banlog_Plugin {
 		if ( '' === $r['value'] ) {
 			return null;
 		}
+		// phpcs:ignore WordPress.PHP.NoSilencedErrors.Discouraged
+		if ( @is_dir( $r['value'] ) ) {
+			return sprintf( "setting '%s': '%s' is a directory; give a file name ending in .log", $key, $r['value'] );
+		}
 		$real = self::resolve_path( $r['value'] );
 		foreach ( self::uploads_dirs() as $dir ) {
 			if ( 0 === strpos( $real, $dir . '/' ) ) {
@@ -402,7 +406,8 @@ final class Banlog_Plugin {
 	 * @param string $message Message.
 	 */
 	public function record_error( $sink, $message ) {
-		$message = Banlog_Format::sanitize_user( $message );
+		// One line of valid UTF-8 (shown escaped in the status panel), at most 1000 bytes.
+		$message = wp_check_invalid_utf8( substr( (string) preg_replace( '/[\x00-\x1f\x7f]/', ' ', (string) $message ), 0, 1000 ), true );
 		$old = get_option( self::ERROR_OPTION );
 		if ( is_array( $old ) && isset( $old['sink'], $old['message'], $old['time'] )
 			&& $old['sink'] === $sink && $old['message'] === $message && time() - (int) $old['time'] < 60 ) {

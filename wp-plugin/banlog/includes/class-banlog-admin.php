@@ -78,7 +78,8 @@ final class Banlog_Admin {
 			array(
 				'type'              => 'array',
 				'sanitize_callback' => array( $this, 'sanitize' ),
-				'default'           => Banlog_Plugin::defaults(),
+				// Nothing chosen: Banlog_Plugin::options() fills in php.ini's values and the defaults.
+				'default'           => array( 'version' => Banlog_Plugin::OPTIONS_VERSION ),
 				'show_in_rest'      => false,
 			)
 		);
