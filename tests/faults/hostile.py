@@ -15,6 +15,8 @@ TRUNCATION_MARK = "..."
 _WHITE_SPACE = set("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | {
     chr(c) for c in range(0x2000, 0x200B)}
 FOLDABLE = _WHITE_SPACE - set("\n\r\x0b\x0c\x85\u2028\u2029")
+# What can start or shape markup: escaped as \xHH like a control character.
+MARKUP = set("<>&\"'")
 
 
 def _invisible(c):
@@ -35,7 +37,7 @@ def sanitize_user(raw: bytes) -> str:
             continue
         elif c == "\\":
             unit = "\\\\"
-        elif o < 0x20 or o == 0x7F:
+        elif o < 0x20 or o == 0x7F or c in MARKUP:
             unit = f"\\x{o:02x}"
         elif _invisible(c):
             unit = f"\\u{o:04x}"

@@ -392,6 +392,6 @@ def test_wide_or_bad_proxy_ranges_are_refused_and_shown_escaped(stack, env, figu
     fields = form(c)
     fields["banlog_options[trusted_proxies]"] = "10.0.0.0/8\n2001:db8::/32"
     status, loc, page = save(c, fields)
-    assert [k for k, _ in notices(page)] == ["success"], notices(page)
+    assert not [t for k, t in notices(page) if k == "error"], notices(page)
     assert option(stack)["trusted_proxies"] == "10.0.0.0/8\n2001:db8::/32"
     stack.banlog_options(trusted_proxies="")
