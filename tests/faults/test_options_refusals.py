@@ -395,3 +395,21 @@ def test_wide_or_bad_proxy_ranges_are_refused_and_shown_escaped(stack, env, figu
     assert not [t for k, t in notices(page) if k == "error"], notices(page)
     assert option(stack)["trusted_proxies"] == "10.0.0.0/8\n2001:db8::/32"
     stack.banlog_options(trusted_proxies="")
+
+
+def test_a_stored_path_in_uploads_is_never_written(stack, env):
+    """A path under the uploads folder stored before the rule existed (or by any other way around
+    the page): the plugin passes neither writer the path, and says why in the status panel."""
+    uploads = stack.docroot / "wp-content" / "uploads"
+    target = uploads / "stored-before.log"
+    stack.php_eval("delete_option('banlog_last_error'); remove_all_filters('sanitize_option_banlog_options');"
+                   f"$o = get_option('banlog_options'); $o['spam_log'] = {json.dumps(str(target))};"
+                   "update_option('banlog_options', $o);")
+    try:
+        events(stack)
+        assert not os.path.lexists(target), f"{target} was written"
+        err = json.loads(stack.php_eval("echo json_encode(get_option('banlog_last_error'));"))
+        assert err["sink"] == "spam_log" and "uploads folder" in err["message"], err
+        assert str(target) in err["message"]
+    finally:
+        stack.configure_logging()
