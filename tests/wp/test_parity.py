@@ -89,11 +89,11 @@ def run_both(tmp_path, rsyslog_socket):
 
 
 def local_time(stamp):
-    """A spam line's local time stamp (harness.DEFAULT_TZ) as a UTC epoch."""
+    """A spam line's local time stamp (DEFAULT_TZ) as a UTC epoch."""
     import datetime
     import zoneinfo
     t = datetime.datetime.strptime(stamp.decode(), "%Y-%m-%d %H:%M:%S")
-    return t.replace(tzinfo=zoneinfo.ZoneInfo(harness.DEFAULT_TZ)).timestamp()
+    return t.replace(tzinfo=zoneinfo.ZoneInfo(DEFAULT_TZ)).timestamp()
 
 
 def test_fallback_is_byte_identical(tmp_path, rsyslog, ext_path):

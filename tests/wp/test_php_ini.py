@@ -7,7 +7,7 @@ import re
 import socket
 import time
 
-from wphelp import new_source
+from support.http import new_source
 
 PAGE = "/wp-admin/options-general.php?page=banlog"
 

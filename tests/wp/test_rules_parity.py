@@ -13,9 +13,12 @@ import time
 
 import pytest
 
-import harness
+from support.http import ipv6_loopback
+from support.paths import EXT, PLUGIN_SRC
+from support.waiting import wait_for
+from support.wordpress import DEFAULT_TZ
 
-PLUGIN = harness.PLUGIN_SRC
+PLUGIN = PLUGIN_SRC
 
 PRELUDE = r"""
 define('ABSPATH', '/');
@@ -64,11 +67,11 @@ echo json_encode($out, JSON_INVALID_UTF8_SUBSTITUTE);
 
 def php(script, *args, tmp_path, ini=None):
     (tmp_path / "t.php").write_text("<?php\n" + script)
-    cmd = ["php8.2", "-n", "-d", f"extension={harness.EXT}", "-d", "display_errors=stderr", "-d", "error_reporting=-1"]
+    cmd = ["php8.2", "-n", "-d", f"extension={EXT}", "-d", "display_errors=stderr", "-d", "error_reporting=-1"]
     for k, v in (ini or {}).items():
         cmd += ["-d", f"{k}={v}"]
     r = subprocess.run(cmd + [str(tmp_path / "t.php"), str(PLUGIN), *map(str, args)], capture_output=True,
-                       env=dict(os.environ, TZ=harness.DEFAULT_TZ), timeout=120)
+                       env=dict(os.environ, TZ=DEFAULT_TZ), timeout=120)
     assert r.returncode == 0 and not r.stderr, (r.returncode, r.stderr.decode(errors="replace"))
     return json.loads(r.stdout)
 
@@ -291,7 +294,7 @@ def compare_runs(runs, receivers, tmp_path):
     assert all(ok for ok, _ in res), res
     per_writer = len(names) + 1 + (1 if runs[0].get("syslog_spam") else 0)
     for rcv in receivers:
-        harness.wait_for(lambda: len(rcv.msgs) >= 2 * per_writer, timeout=20, what=f"{rcv.kind} messages")
+        wait_for(lambda: len(rcv.msgs) >= 2 * per_writer, timeout=20, what=f"{rcv.kind} messages")
     time.sleep(0.2)
     results = []
     for rcv in receivers:
@@ -320,7 +323,7 @@ def test_same_bytes_for_every_facility(tables, tmp_path):
     (tmp_path / "in.json").write_text(json.dumps(inp))
     res = php(BYTES, tmp_path / "in.json", tmp_path=tmp_path)
     assert all(ok for ok, _ in res), res
-    harness.wait_for(lambda: len(rcv.msgs) >= 2 * per_writer * len(runs), timeout=20, what="datagrams")
+    wait_for(lambda: len(rcv.msgs) >= 2 * per_writer * len(runs), timeout=20, what="datagrams")
     time.sleep(0.2)
     rcv.close()
     assert len(rcv.msgs) == 2 * per_writer * len(runs)
@@ -335,7 +338,7 @@ def test_same_bytes_for_every_facility(tables, tmp_path):
 
 @pytest.mark.parametrize("form", ["unix", "unix://", "udp4", "udp6", "tcp4", "tcp6"])
 def test_same_bytes_for_every_target_form(form, tmp_path):
-    if form.endswith("6") and not harness.ipv6_loopback():
+    if form.endswith("6") and not ipv6_loopback():
         pytest.fail("this machine has no IPv6 loopback; the [::1] target forms cannot be tested")
     if form.startswith("unix"):
         sock = tmp_path / "rcv.sock"

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-import harness
+from support.paths import EXT, PLUGIN_SRC
 
-PLUGIN = harness.PLUGIN_SRC
+PLUGIN = PLUGIN_SRC
 
 SCRIPT = r"""
 define('ABSPATH', '/');
@@ -40,7 +40,7 @@ def test_no_write_through_a_planted_link(tmp_path, writer, kind):
     (tmp_path / "in.json").write_text(json.dumps({"auth": str(tmp_path / "auth.log"),
                                                   "spam": str(tmp_path / "spam.log"), "ext": writer == "extension"}))
     (tmp_path / "t.php").write_text("<?php\n" + SCRIPT)
-    r = subprocess.run(["php8.2", "-n", "-d", f"extension={harness.EXT}", "-d", "display_errors=stderr",
+    r = subprocess.run(["php8.2", "-n", "-d", f"extension={EXT}", "-d", "display_errors=stderr",
                         str(tmp_path / "t.php"), str(PLUGIN), str(tmp_path / "in.json")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and not r.stderr, r.stderr
