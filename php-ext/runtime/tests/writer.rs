@@ -299,7 +299,7 @@ fn finish_request_writes_whole_lines_in_order_across_rotations() {
     // the path names when it is written.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spam.log");
-    let s = settings(|s| s.spam_log = Some(path.clone()));
+    let s = settings(&path);
     let rt = start(opts());
     let mut p = rt.producer();
     let mut rotated = Vec::new();

@@ -321,7 +321,7 @@ mod tests {
             std::os::unix::fs::symlink(&to, &link).unwrap();
             let mut s = FileSink::new("auth_log", link.clone());
             s.push_line("<?php system('id'); ?>");
-            let out = s.write_pending(Instant::now(), Duration::ZERO);
+            let out = s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
             assert_eq!((out.written, out.failed_attempts), (0, 1), "{name}");
             let err = s.stats().last_error.unwrap();
             assert!(err.contains("symbolic link"), "{err}");
