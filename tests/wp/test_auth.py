@@ -103,6 +103,7 @@ def test_ident_is_the_site_host(site, source):
     c = site.client(source)
     c.host_header = "evil.example"
     c.login(ADMIN, "wrong")
+    auth_messages(site.stack, source)  # waits for the line to reach rsyslog's file
     entries = [m for m in (SYSLOG_RE.match(l) for l in site.stack.rsyslog.lines()) if m and m.group(4).endswith(source)]
     assert len(entries) == 1
     assert entries[0].group(2) == "wordpress(127.0.0.1)"
