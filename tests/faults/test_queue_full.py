@@ -1,7 +1,7 @@
 """A full queue in front of a stalled sink: a tiny banlog.queue_capacity and a syslog target that is a
 unix datagram socket nobody reads (its receive queue already full), so the writer thread blocks in
-send(). Callers wait at most banlog.queue_full_wait_ms per event, nothing is lost once a reader starts
-reading, and banlog_stats() counts it. (tests/ext fills the queue with a fast file sink.)"""
+send(). Callers wait at most banlog.queue_full_wait_ms per event, no event is lost once a reader starts
+reading (the overflow list holds them: far fewer than its bound of 1,000,000), and banlog_stats() counts it. (tests/ext fills the queue with a fast file sink.)"""
 import socket
 import subprocess
 import threading

@@ -39,7 +39,8 @@ pub(crate) enum Msg {
     Stop(Instant),
 }
 
-/// What became of a submitted event. Never lost: only `Dropped` when the writer is gone.
+/// What became of a submitted event: queued, or held in the overflow list (bounded); `Dropped`, and
+/// counted, when that list is full or the writer is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Submitted {
     Queued,

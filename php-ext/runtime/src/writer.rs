@@ -18,7 +18,7 @@ use crate::sink::{Mode, Route, Sinks};
 use crate::state::SharedState;
 use crate::stats::Counters;
 
-/// Events taken off the queue before one write per sink.
+/// Events taken off the queue at most before the sinks write what they were given.
 const MAX_BATCH: usize = 512;
 /// How long the writer sleeps when nobody wakes it. Callers wake it every few events and when
 /// they wait for it; this bounds the delay of an event made early in a long request.
