@@ -1,5 +1,5 @@
 """The benchmark's php-fpm parts: a worker's memory, one event until written per request, and a
-whole WordPress request (tests/wp harness)."""
+whole WordPress request (the tests' stack, tests/support/wordpress.py)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,6 @@ import pathlib
 import re
 import shutil
 import statistics
-import sys
 import time
 import traceback
 
@@ -150,19 +149,18 @@ class FpmParts:
     def run_wordpress(self):
         n, warm = self.size["wp_requests"], self.size["wp_warmup"]
         try:
-            sys.path.insert(0, str(ROOT / "tests" / "wp"))
-            import harness  # the end-to-end harness of tests/wp
+            from support.wordpress import ADMIN_USER, Stack  # the tests' WordPress stack
         except Exception as e:  # noqa: BLE001
-            self.not_measured("wordpress", f"tests/wp/harness.py cannot be imported: {e}")
+            self.not_measured("wordpress", f"tests/support/wordpress.py cannot be imported: {e}")
             return
-        stack = harness.Stack(ext=EXT, max_requests=0, log=lambda *a: None)
+        stack = Stack(ext=EXT, max_requests=0, log=lambda *a: None)
         try:
             log("wordpress: starting the stack (MariaDB, php-fpm x2, nginx, rsyslog)")
             stack.start()
             stack.configure_logging()
         except Exception as e:  # noqa: BLE001
             stack.stop()
-            self.not_measured("wordpress", f"the harness did not come up: {e!r}"[:500])
+            self.not_measured("wordpress", f"the WordPress stack did not come up: {e!r}"[:500])
             return
         try:
             sources = {"extension": "127.0.9.2", "fallback": "127.0.9.3",
@@ -172,7 +170,7 @@ class FpmParts:
                 c = stack.client(sources[mode], fallback=mode in ("fallback", "no_plugin"))
                 c.cookies["wordpress_test_cookie"] = "WP%20Cookie%20check"
                 t = time.perf_counter()
-                r = c.post("/wp-login.php", {"log": harness.ADMIN_USER, "pwd": f"wrong password {i}",
+                r = c.post("/wp-login.php", {"log": ADMIN_USER, "pwd": f"wrong password {i}",
                                             "wp-submit": "Log In", "testcookie": "1"})
                 d = time.perf_counter() - t
                 if r.status != 200 or "login_error" not in r.text:
@@ -201,7 +199,7 @@ class FpmParts:
             want = n + warm
             if counts["extension"] != want or counts["fallback"] != want or counts["no_plugin"] or counts["no_plugin_ext_loaded"]:
                 raise RuntimeError(f"wordpress: auth lines per mode {counts}, expected {want} for the plugin's modes")
-            out = {"requests": n, "warmup": warm, "auth_lines": counts, "user": harness.ADMIN_USER}
+            out = {"requests": n, "warmup": warm, "auth_lines": counts, "user": ADMIN_USER}
             for m, v in times.items():
                 s = sorted(v)
                 out[m] = dict(median_ms=statistics.median(s) * 1e3, p90_ms=pct(s, 90) * 1e3,

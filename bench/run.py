@@ -9,7 +9,7 @@ Parts, each with real components only:
   contention  8 and 32 PHP processes appending to one spam log; every line checked
   memory      resident size a php-fpm worker gains from the extension, idle and after 1M events
   requests    one event until written per php-fpm request (FastCGI), against the anchors' ways
-  wordpress   a failed login on wp-login.php through nginx + php-fpm + MariaDB (tests/wp harness)
+  wordpress   a failed login on wp-login.php through nginx + php-fpm + MariaDB (tests/support/wordpress.py)
 
 Syslog: a private rsyslogd, started here, listens on <workdir>/dev/log. PHP's syslog() always
 sends to /dev/log, so every PHP process of the benchmark runs in a private mount namespace

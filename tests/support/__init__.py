@@ -1,4 +1,4 @@
-"""What banlog's tests, `make demo` and the benchmark (for now through tests/wp/harness.py) share:
+"""What banlog's tests, `make demo` and the benchmark share:
 the real components, driven from Python.
 
     paths      where things are: the tree, the built extension and CLI, PHP, nginx, php-fpm, MariaDB
