@@ -38,8 +38,9 @@ class Stack:
     """The whole site. `start()` brings it up (a few seconds), `stop()` tears it down."""
 
     def __init__(self, workdir=None, ext=EXT, tz=DEFAULT_TZ, max_requests=5, log=print, max_children=2,
-                 process_control_timeout=None, fpm_ini=None, rsyslog_rate_limit=True):
-        """`max_requests`, `max_children`, `process_control_timeout` (seconds; None: php-fpm's default 0)
+                 process_control_timeout=None, fpm_ini=None, rsyslog_rate_limit=True, multisite=False):
+        """`multisite`: a subdirectory network (see `_make_network()`) with banlog network-activated.
+        `max_requests`, `max_children`, `process_control_timeout` (seconds; None: php-fpm's default 0)
         and `fpm_ini` (extra php.ini values of both pools) go into the php-fpm configuration;
         `reconfigure_fpm()` changes them later. `rsyslog_rate_limit=False`: rsyslog counts every line."""
         self.own_workdir = workdir is None
@@ -51,6 +52,7 @@ class Stack:
         self.process_control_timeout = process_control_timeout
         self.fpm_ini = dict(fpm_ini or {})
         self.rsyslog_rate_limit = rsyslog_rate_limit
+        self.multisite = multisite
         self.log = log
         self.procs = {}
         self.rsyslog = None
@@ -248,9 +250,10 @@ class Stack:
         d = self.workdir / "nginx"
         d.mkdir()
         listens = ["127.0.0.1:{port}"] + (["[::1]:{port}"] if self.ipv6 else [])
-        servers = [wpconf.nginx_server([l.format(port=self.port) for l in listens], self.fpm_ext_sock, self.docroot),
+        servers = [wpconf.nginx_server([l.format(port=self.port) for l in listens], self.fpm_ext_sock, self.docroot,
+                                       self.multisite),
                    wpconf.nginx_server([l.format(port=self.fallback_port) for l in listens], self.fpm_fallback_sock,
-                                       self.docroot)]
+                                       self.docroot, self.multisite)]
         conf = wpconf.write_nginx_conf(d, servers)
         self._spawn("nginx", [NGINX, "-e", str(d / "error.log"), "-p", str(d), "-c", str(conf)])
 
@@ -278,6 +281,65 @@ class Stack:
         # The site's comment settings, as a blog with open comments has them.
         self.set_option("comment_previously_approved", "0")
         self.set_option("comment_moderation", "0")
+        if self.multisite:
+            self._make_network()
+
+    # ---- multisite
+
+    SUBSITE_PATH = "/sub/"
+    SUBSITE_ADMIN = "subadmin"
+    SUBSITE_ADMIN_PASS = "sub admin password 123"
+
+    def _make_network(self):
+        """Turns the installed site into a subdirectory network, as Tools → Network Setup does:
+        the network's tables and rows (install_network(), populate_network(); the admin becomes the
+        super admin), then the MULTISITE constants in wp-config.php. Then one subsite, /sub/, whose
+        admin is not a super admin, and banlog network-activated (its per-site activation undone).
+        The network's domain carries the port: WordPress's own sanitizing drops the colon, so the
+        subsite is created with the domain put back."""
+        domain = self.host_header
+        out = self.php_eval(
+            "require_once ABSPATH . 'wp-admin/includes/upgrade.php';"
+            "require_once ABSPATH . 'wp-admin/includes/plugin.php';"
+            "deactivate_plugins('banlog/banlog.php');"
+            # As wp-admin/network.php does: the network's tables are unknown to $wpdb before MULTISITE.
+            "global $wpdb; foreach ($wpdb->tables('ms_global') as $t => $pt) { $wpdb->$t = $pt; }"
+            "install_network();"
+            f"$r = populate_network(1, {json.dumps(domain)}, 'admin@example.com', 'banlog test network', '/', false);"
+            "echo is_wp_error($r) ? $r->get_error_message() : 'ok';")
+        assert out.strip() == "ok", out[:2000]
+        (self.docroot / "wp-config.php").write_text(
+            wpconf.wp_config(self.db_sock, self.url, self.secret, network_domain=domain))
+        # opcache revalidates wp-config.php after its revalidate_freq (2 s): wait until both
+        # masters run the network.
+        for fallback in (False, True):
+            c = self.client(fallback=fallback)
+            def network_on():
+                r = c.post("/wp-admin/admin-ajax.php", {"action": "banlog_test_eval", "secret": self.secret,
+                                                        "code": "echo is_multisite() ? 'yes' : 'no';"})
+                return r.status == 200 and r.text.strip() == "yes"
+            wait_for(network_on, 30, what="the network's wp-config.php in effect")
+        out = self.php_eval(
+            "require_once ABSPATH . 'wp-admin/includes/plugin.php';"
+            f"add_filter('wp_normalize_site_data', function ($d) {{ $d['domain'] = {json.dumps(domain)}; return $d; }}, 11);"
+            f"$id = wp_insert_site(['domain' => {json.dumps(domain)}, 'path' => {json.dumps(self.SUBSITE_PATH)},"
+            " 'title' => 'banlog subsite', 'user_id' => 1]);"
+            "if (is_wp_error($id)) { echo $id->get_error_message(); return; }"
+            f"$uid = wpmu_create_user({json.dumps(self.SUBSITE_ADMIN)}, {json.dumps(self.SUBSITE_ADMIN_PASS)}, 'subadmin@example.com');"
+            "add_user_to_blog($id, $uid, 'administrator');"
+            "$a = activate_plugin('banlog/banlog.php', '', true);"
+            "switch_to_blog($id); update_option('comment_previously_approved', '0'); update_option('comment_moderation', '0');"
+            "restore_current_blog();"
+            "echo json_encode(['site' => $id, 'user' => $uid, 'activated' => !is_wp_error($a),"
+            " 'network_active' => is_plugin_active_for_network('banlog/banlog.php'), 'super' => is_super_admin($uid)]);")
+        info = json.loads(out)
+        assert info["activated"] and info["network_active"] and info["super"] is False, info
+        self.subsite_id = info["site"]
+        self.subsite_admin_id = info["user"]
+        # The cookies' names hash the network's URL: log in again.
+        self.admin = self.client()
+        r = self.admin.login(ADMIN_USER, ADMIN_PASS)
+        assert r.status == 302, f"admin login after the network setup failed: {r.status} {r.text[:500]}"
 
     def activate_plugin(self, plugin, action="activate"):
         """Activates (or deactivates) a plugin with the link on the Plugins screen, as an admin does."""
@@ -292,10 +354,12 @@ class Stack:
     def deactivate_plugin(self, plugin):
         self.activate_plugin(plugin, "deactivate")
 
-    def php_eval(self, code):
-        """Runs PHP inside WordPress (as the web user, through the test mu-plugin), returns its output."""
-        c = self.client()
-        r = c.post("/wp-admin/admin-ajax.php", {"action": "banlog_test_eval", "secret": self.secret, "code": code})
+    def php_eval(self, code, site="", client=None):
+        """Runs PHP inside WordPress (as the web user, through the test mu-plugin), returns its output.
+        `site`: a multisite's site path without its final slash ("/sub"); `client`: whose cookies
+        (then the code runs as that logged-in user)."""
+        c = client or self.client()
+        r = c.post(site + "/wp-admin/admin-ajax.php", {"action": "banlog_test_eval", "secret": self.secret, "code": code})
         assert r.status == 200, f"eval failed: {r.status} {r.text[:2000]}"
         return r.text
 

@@ -5,12 +5,24 @@ import subprocess
 WEB_USER = "www-data"
 
 
-def wp_config(db_sock, url, secret):
-    """wp-config.php for the stack: its own database socket, URL, fresh salts and the test secret."""
+def wp_config(db_sock, url, secret, network_domain=None):
+    """wp-config.php for the stack: its own database socket, URL, fresh salts and the test secret.
+    `network_domain` (host:port): a subdirectory multisite with that domain, whose sites take their
+    URLs from the database (WP_HOME would give every site the main site's)."""
     salts = "\n".join(
         f"define('{k}', '{secrets.token_hex(32)}');"
         for k in ("AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY",
                   "AUTH_SALT", "SECURE_AUTH_SALT", "LOGGED_IN_SALT", "NONCE_SALT"))
+    if network_domain is None:
+        site = f"define('WP_HOME', '{url}');\ndefine('WP_SITEURL', '{url}');"
+    else:
+        site = f"""define('WP_ALLOW_MULTISITE', true);
+define('MULTISITE', true);
+define('SUBDOMAIN_INSTALL', false);
+define('DOMAIN_CURRENT_SITE', '{network_domain}');
+define('PATH_CURRENT_SITE', '/');
+define('SITE_ID_CURRENT_SITE', 1);
+define('BLOG_ID_CURRENT_SITE', 1);"""
     return f"""<?php
 // Written by banlog's test support (tests/support/wpconf.py): not Debian's /etc/wordpress scheme.
 define('DB_NAME', 'wordpress');
@@ -21,8 +33,7 @@ define('DB_CHARSET', 'utf8mb4');
 define('DB_COLLATE', '');
 {salts}
 $table_prefix = 'wp_';
-define('WP_HOME', '{url}');
-define('WP_SITEURL', '{url}');
+{site}
 define('WP_DEBUG', false);
 define('WP_ENVIRONMENT_TYPE', 'local');
 define('DISABLE_WP_CRON', true);
@@ -69,9 +80,21 @@ php_admin_value[memory_limit] = 256M
 {ini}"""
 
 
-def nginx_server(listens, sock, docroot):
-    """An nginx `server` block serving the site in `docroot` through the php-fpm socket `sock`."""
+def nginx_server(listens, sock, docroot, multisite=False):
+    """An nginx `server` block serving the site in `docroot` through the php-fpm socket `sock`;
+    `multisite`: with the rewrites of a subdirectory network (/<site>/wp-... is WordPress's own)."""
     listen = "\n        ".join(f"listen {l};" for l in listens)
+    rewrites = host = ""
+    if multisite:
+        # The network's domain carries the port, and Debian's fastcgi_params pass $host (without
+        # it) as HTTP_HOST: WordPress would find no site. The Host header as sent (both ports serve
+        # the one network, whose port the clients name); the later value wins in php-fpm.
+        host = "fastcgi_param HTTP_HOST $http_host;"
+        rewrites = """if (!-e $request_filename) {
+            rewrite /wp-admin$ $scheme://$host:$server_port$uri/ permanent;
+            rewrite ^(/[^/]+)?(/wp-.*) $2 last;
+            rewrite ^(/[^/]+)?(/.*\\.php) $2 last;
+        }"""
     return f"""
     server {{
         {listen}
@@ -79,11 +102,13 @@ def nginx_server(listens, sock, docroot):
         root {docroot};
         index index.php;
         client_max_body_size 8m;
+        {rewrites}
         location / {{ try_files $uri $uri/ /index.php?$args; }}
         location ~ \\.php$ {{
             try_files $uri =404;
             include /etc/nginx/fastcgi_params;
             fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            {host}
             fastcgi_pass unix:{sock};
             fastcgi_read_timeout 120s;
         }}

@@ -36,6 +36,18 @@ final class Banlog_Plugin {
 	/** Settings of the writer that the server (php.ini `banlog.*`) may set too. */
 	const WRITER_KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'auth_log', 'syslog_spam' );
 	const ERROR_OPTION = 'banlog_last_error';
+	/**
+	 * Multisite: the network's settings (a site option, `update_site_option()`), set by a super
+	 * admin on Network Admin → Settings → banlog.
+	 */
+	const NETWORK_OPTION = 'banlog_network_options';
+	/**
+	 * Multisite: the settings that are the network's, never a site's: where lines are written, who
+	 * counts as a proxy, and the XML-RPC multicall stop. A subsite admin sets none of them.
+	 */
+	/** Multisite: what a site's own page sets. */
+	const SITE_KEYS = array( 'log_success' );
+	const NETWORK_KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'auth_log', 'syslog_spam', 'trusted_proxies', 'proxy_header', 'xmlrpc_multicall_stop' );
 	/** Comment meta: no client address was known when it was posted (its stored one is the peer's). */
 	const UNRESOLVED_META = '_banlog_unresolved_ip';
 
@@ -121,6 +133,8 @@ final class Banlog_Plugin {
 
 		add_action( 'wp_login_failed', array( $this, 'on_login_failed' ), 10, 2 );
 		add_filter( 'xmlrpc_login_error', array( $this, 'on_xmlrpc_login_error' ), 10, 2 );
+		// Last, so that every other filter of the error has run before the request may end.
+		add_filter( 'xmlrpc_login_error', array( $this, 'stop_xmlrpc_burst' ), PHP_INT_MAX, 2 );
 		add_action( 'application_password_failed_authentication', array( $this, 'on_application_password_failed' ), 10, 1 );
 		add_action( 'wp_login', array( $this, 'on_login' ), 10, 2 );
 
@@ -129,6 +143,10 @@ final class Banlog_Plugin {
 			require_once __DIR__ . '/includes/class-banlog-snippet.php';
 			require_once __DIR__ . '/includes/class-banlog-admin.php';
 			( new Banlog_Admin( $this ) )->register();
+			if ( is_multisite() ) {
+				require_once __DIR__ . '/includes/class-banlog-network.php';
+				( new Banlog_Network( $this ) )->register();
+			}
 		}
 	}
 
@@ -155,6 +173,9 @@ final class Banlog_Plugin {
 			'log_success'     => 0,
 			'trusted_proxies' => '',
 			'proxy_header'    => 'X-Forwarded-For',
+			// After a failed login, a second login attempt in the same XML-RPC request (a
+			// system.multicall of guesses) ends the request.
+			'xmlrpc_multicall_stop' => 1,
 		);
 	}
 
@@ -175,17 +196,66 @@ final class Banlog_Plugin {
 				}
 			}
 		}
+		if ( is_multisite() ) {
+			// A site's own option never holds the network's settings. Values a site stored there
+			// before they became the network's (any subsite admin could have set them) are
+			// ignored, and dropped from the site's option the next time the site saves its page;
+			// the super admin sets them anew on the network page.
+			$stored = array_diff_key( $stored, array_flip( self::NETWORK_KEYS ) );
+		}
 		return $stored;
 	}
 
 	/**
-	 * Where a setting's value in effect comes from: 'page' (the site admin chose it), 'server'
-	 * (a `banlog.*` directive of php.ini, the FPM pool or .user.ini) or 'default' (the plugin's).
+	 * Multisite: what the super admin stored on the network page (only values other than the
+	 * inherited one, as on a single site's page).
+	 *
+	 * @return array
+	 */
+	public static function network_stored() {
+		if ( ! is_multisite() ) {
+			return array();
+		}
+		$stored = get_site_option( self::NETWORK_OPTION );
+		return is_array( $stored ) ? array_intersect_key( $stored, array_flip( self::NETWORK_KEYS ) ) : array();
+	}
+
+	/**
+	 * Whether a setting is the network's (multisite) rather than the site's.
+	 *
+	 * @param string $key Option key.
+	 * @return bool
+	 */
+	public static function is_network_key( $key ) {
+		return is_multisite() && in_array( $key, self::NETWORK_KEYS, true );
+	}
+
+	/**
+	 * Multisite: a `banlog.*` directive of php.ini (or the FPM pool) locks its setting for every
+	 * site of the server; the network page cannot override it. On a single site the page may.
+	 *
+	 * @param string $key Option key.
+	 * @return bool
+	 */
+	public static function locked( $key ) {
+		return is_multisite() && in_array( $key, self::WRITER_KEYS, true ) && null !== self::server_setting( $key );
+	}
+
+	/**
+	 * Where a setting's value in effect comes from: 'page' (the site admin chose it), 'network'
+	 * (multisite: the super admin chose it on the network page), 'server' (a `banlog.*` directive
+	 * of php.ini, the FPM pool or .user.ini) or 'default' (the plugin's).
 	 *
 	 * @param string $key Option key.
 	 * @return string
 	 */
 	public static function source( $key ) {
+		if ( self::is_network_key( $key ) ) {
+			if ( self::locked( $key ) ) {
+				return 'server';
+			}
+			return array_key_exists( $key, self::network_stored() ) ? 'network' : 'default';
+		}
 		if ( array_key_exists( $key, self::stored() ) ) {
 			return 'page';
 		}
@@ -227,7 +297,9 @@ final class Banlog_Plugin {
 	}
 
 	/**
-	 * The options in effect: the site admin's choices over the inherited values.
+	 * The options in effect: the site admin's choices over the inherited values; on multisite the
+	 * network's settings come from the network page (php.ini's lock them) and a site's only from
+	 * its own page for what is the site's.
 	 *
 	 * @return array
 	 */
@@ -235,6 +307,11 @@ final class Banlog_Plugin {
 		$o = self::defaults();
 		foreach ( self::WRITER_KEYS as $key ) {
 			$o[ $key ] = self::inherited( $key );
+		}
+		foreach ( self::network_stored() as $key => $value ) {
+			if ( ! self::locked( $key ) ) {
+				$o[ $key ] = $value;
+			}
 		}
 		foreach ( self::stored() as $key => $value ) {
 			if ( array_key_exists( $key, $o ) ) {
@@ -619,6 +696,38 @@ final class Banlog_Plugin {
 	}
 
 	/**
+	 * Ends an XML-RPC request at its second login attempt after a failure (a system.multicall of
+	 * guesses), when the option is on. WordPress already refuses that attempt without a password
+	 * check (`login_prevented`), but would go on through every further call of the request, and
+	 * banlog would write a line for each. on_xmlrpc_login_error() has logged this attempt as the
+	 * multicall failure the hard jail bans on (`maxretry = 1`); the client gets one fault.
+	 *
+	 * @param IXR_Error $ixr_error Error sent to the client.
+	 * @param WP_Error  $user      Why.
+	 * @return IXR_Error
+	 */
+	public function stop_xmlrpc_burst( $ixr_error, $user = null ) {
+		if ( ! is_wp_error( $user ) || 'login_prevented' !== $user->get_error_code() ) {
+			return $ixr_error;
+		}
+		$o = self::options();
+		if ( empty( $o['xmlrpc_multicall_stop'] ) ) {
+			return $ixr_error;
+		}
+		$error = $ixr_error instanceof IXR_Error ? $ixr_error : new IXR_Error( 403, translate( 'Incorrect username or password.' ) ); // phpcs:ignore WordPress.WP.I18n -- WordPress's own message, in its own domain.
+		global $wp_xmlrpc_server;
+		if ( $wp_xmlrpc_server instanceof IXR_Server ) {
+			$wp_xmlrpc_server->error( $error ); // Sends the fault and exits.
+		}
+		// Another server class that does not extend IXR_Server: the same fault by hand.
+		if ( ! headers_sent() ) {
+			header( 'Content-Type: text/xml; charset=UTF-8' );
+		}
+		echo '<?xml version="1.0" encoding="UTF-8"?>' . "\n" . $error->getXml(); // phpcs:ignore WordPress.Security.EscapeOutput -- IXR_Error escapes its message.
+		exit;
+	}
+
+	/**
 	 * An application password failed (REST API basic authentication).
 	 *
 	 * @param WP_Error $error Why.
@@ -666,7 +775,10 @@ final class Banlog_Plugin {
 }
 
 /**
- * Activation: store an empty configuration (an existing one is kept).
+ * Activation: store an empty configuration (an existing one is kept). On a network activation the
+ * same for the site it runs on: the network's settings need nothing stored until the super admin
+ * chooses them (Banlog_Plugin::options() falls back to php.ini, then the defaults), and a site
+ * without a stored option reads the defaults too.
  */
 function banlog_activate() {
 	// Only the format: every setting follows php.ini (else the plugin's default) until the site

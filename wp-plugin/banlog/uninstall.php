@@ -22,6 +22,9 @@ if ( is_multisite() && function_exists( 'get_sites' ) ) {
 		banlog_uninstall_site();
 		restore_current_blog();
 	}
+	// The network's settings (Network Admin → Settings → banlog).
+	delete_site_option( 'banlog_network_options' );
+	delete_site_transient( 'banlog_network_notices_' . get_current_user_id() );
 } else {
 	banlog_uninstall_site();
 }

@@ -83,8 +83,19 @@ final class Banlog_Admin {
 				'show_in_rest'      => false,
 			)
 		);
+		// Which fields this page has: a single site's page all of them; on a multisite the
+		// network page (Banlog_Network) the network's settings, a site's page only the site's own.
+		if ( ! is_multisite() ) {
+			$keys = null;
+		} elseif ( is_network_admin() ) {
+			$keys = Banlog_Plugin::NETWORK_KEYS;
+		} else {
+			$keys = Banlog_Plugin::SITE_KEYS;
+		}
 		add_settings_section( 'banlog_logs', __( 'Logs', 'banlog' ), array( $this, 'section_logs' ), self::PAGE );
-		add_settings_section( 'banlog_clients', __( 'Client address', 'banlog' ), array( $this, 'section_clients' ), self::PAGE );
+		if ( null === $keys || in_array( 'trusted_proxies', $keys, true ) ) {
+			add_settings_section( 'banlog_clients', __( 'Client address', 'banlog' ), array( $this, 'section_clients' ), self::PAGE );
+		}
 
 		$fields = array(
 			array( 'spam_log', __( 'Spam log file', 'banlog' ), 'field_spam_log', 'banlog_logs' ),
@@ -93,10 +104,14 @@ final class Banlog_Admin {
 			array( 'syslog_target', __( 'Syslog destination', 'banlog' ), 'field_target', 'banlog_logs' ),
 			array( 'auth_log', __( 'Auth log file (no syslog daemon)', 'banlog' ), 'field_auth_log', 'banlog_logs' ),
 			array( 'log_success', __( 'Successful logins', 'banlog' ), 'field_log_success', 'banlog_logs' ),
+			array( 'xmlrpc_multicall_stop', __( 'XML-RPC multicall', 'banlog' ), 'field_multicall', 'banlog_logs' ),
 			array( 'trusted_proxies', __( 'Trusted proxies', 'banlog' ), 'field_proxies', 'banlog_clients' ),
 			array( 'proxy_header', __( 'Client address header', 'banlog' ), 'field_header', 'banlog_clients' ),
 		);
 		foreach ( $fields as $f ) {
+			if ( null !== $keys && ! in_array( $f[0], $keys, true ) ) {
+				continue;
+			}
 			add_settings_field(
 				'banlog_' . $f[0],
 				$f[1],
@@ -189,7 +204,20 @@ final class Banlog_Admin {
 	 * @return array
 	 */
 	public function sanitize( $input ) {
-		$old = Banlog_Plugin::stored();
+		// Multisite: a site's form (or a forged POST to options.php) sets only the site's own
+		// settings; the network's are set on the network page by a super admin.
+		return $this->clean( $input, Banlog_Plugin::stored(), is_multisite() ? Banlog_Plugin::SITE_KEYS : null );
+	}
+
+	/**
+	 * Validates submitted options over the stored ones; a refused value keeps the stored one.
+	 *
+	 * @param mixed      $input Submitted values (unslashed).
+	 * @param array      $old   Stored values.
+	 * @param array|null $keys  The settings this form may set (null: all).
+	 * @return array
+	 */
+	public function clean( $input, array $old, $keys = null ) {
 		if ( ! is_array( $input ) ) {
 			return $old;
 		}
@@ -199,7 +227,13 @@ final class Banlog_Admin {
 		// update (update_option(), activation) leaves what it does not name as it was.
 		$form = ! empty( $input['form'] );
 		unset( $out['form'] );
-		$given = function ( $key ) use ( $form, $input ) {
+		$given = function ( $key ) use ( $form, $input, $keys ) {
+			if ( null !== $keys && ! in_array( $key, $keys, true ) ) {
+				return false;
+			}
+			if ( Banlog_Plugin::locked( $key ) ) {
+				return false; // php.ini's, for every site of the server.
+			}
 			return $form || array_key_exists( $key, $input );
 		};
 
@@ -227,6 +261,9 @@ final class Banlog_Admin {
 		}
 		if ( $given( 'log_success' ) ) {
 			$out['log_success'] = empty( $input['log_success'] ) ? 0 : 1;
+		}
+		if ( $given( 'xmlrpc_multicall_stop' ) ) {
+			$out['xmlrpc_multicall_stop'] = empty( $input['xmlrpc_multicall_stop'] ) ? 0 : 1;
 		}
 
 		if ( $given( 'syslog_facility' ) ) {
@@ -314,11 +351,12 @@ final class Banlog_Admin {
 	private function text( $key, $help, $class = 'regular-text code' ) {
 		$o = Banlog_Plugin::options();
 		printf(
-			'<input type="text" id="%1$s" name="%2$s" value="%3$s" class="%4$s" />',
+			'<input type="text" id="%1$s" name="%2$s" value="%3$s" class="%4$s"%5$s />',
 			esc_attr( 'banlog_' . $key ),
 			esc_attr( Banlog_Plugin::OPTION . '[' . $key . ']' ),
 			esc_attr( (string) $o[ $key ] ),
-			esc_attr( $class )
+			esc_attr( $class ),
+			self::lock_attr( $key ) // phpcs:ignore WordPress.Security.EscapeOutput -- a fixed attribute.
 		);
 		if ( '' !== $help ) {
 			echo '<p class="description">' . esc_html( $help ) . '</p>';
@@ -333,7 +371,7 @@ final class Banlog_Admin {
 	 * @param string $key Option key.
 	 */
 	private function source_note( $key ) {
-		if ( ! in_array( $key, Banlog_Plugin::WRITER_KEYS, true ) ) {
+		if ( ! in_array( $key, Banlog_Plugin::WRITER_KEYS, true ) && ! Banlog_Plugin::is_network_key( $key ) ) {
 			return;
 		}
 		$o = Banlog_Plugin::options();
@@ -344,13 +382,20 @@ final class Banlog_Admin {
 			$value = __( 'off', 'banlog' );
 		}
 		switch ( Banlog_Plugin::source( $key ) ) {
+			case 'network':
+				/* translators: %s: a value */
+				$from = sprintf( __( 'In effect: %s, set on this page for every site of the network. Leave a text field empty to go back to the default.', 'banlog' ), (string) $value );
+				break;
 			case 'page':
 				/* translators: 1: a value, 2: a php.ini directive */
 				$from = sprintf( __( 'In effect: %1$s, set on this page (over the server\'s %2$s). Give the server\'s value, or leave a text field empty, to follow the server again.', 'banlog' ), (string) $value, 'banlog.' . $key );
 				break;
 			case 'server':
-				/* translators: 1: a value, 2: a php.ini directive */
-				$from = sprintf( __( 'In effect: %1$s, from php.ini (%2$s, the server\'s setting).', 'banlog' ), (string) $value, 'banlog.' . $key );
+				$from = Banlog_Plugin::locked( $key )
+					/* translators: 1: a value, 2: a php.ini directive */
+					? sprintf( __( 'In effect: %1$s, locked by php.ini (%2$s) for every site of this server; only the server\'s configuration changes it.', 'banlog' ), (string) $value, 'banlog.' . $key )
+					/* translators: 1: a value, 2: a php.ini directive */
+					: sprintf( __( 'In effect: %1$s, from php.ini (%2$s, the server\'s setting).', 'banlog' ), (string) $value, 'banlog.' . $key );
 				break;
 			default:
 				/* translators: %s: a value */
@@ -368,11 +413,12 @@ final class Banlog_Admin {
 	private function checkbox( $key, $label ) {
 		$o = Banlog_Plugin::options();
 		printf(
-			'<label><input type="checkbox" id="%1$s" name="%2$s" value="1" %3$s /> %4$s</label>',
+			'<label><input type="checkbox" id="%1$s" name="%2$s" value="1" %3$s%5$s /> %4$s</label>',
 			esc_attr( 'banlog_' . $key ),
 			esc_attr( Banlog_Plugin::OPTION . '[' . $key . ']' ),
 			checked( ! empty( $o[ $key ] ), true, false ),
-			esc_html( $label )
+			esc_html( $label ),
+			self::lock_attr( $key ) // phpcs:ignore WordPress.Security.EscapeOutput -- a fixed attribute.
 		);
 		$this->source_note( $key );
 	}
@@ -393,7 +439,7 @@ final class Banlog_Admin {
 	/** Field. */
 	public function field_facility() {
 		$o = Banlog_Plugin::options();
-		printf( '<select id="banlog_syslog_facility" name="%s">', esc_attr( Banlog_Plugin::OPTION . '[syslog_facility]' ) );
+		printf( '<select id="banlog_syslog_facility" name="%s"%s>', esc_attr( Banlog_Plugin::OPTION . '[syslog_facility]' ), self::lock_attr( 'syslog_facility' ) ); // phpcs:ignore WordPress.Security.EscapeOutput -- a fixed attribute.
 		foreach ( array_keys( Banlog_Rules::FACILITIES ) as $f ) {
 			printf( '<option value="%1$s" %2$s>%1$s</option>', esc_attr( $f ), selected( $o['syslog_facility'], $f, false ) );
 		}
@@ -417,6 +463,21 @@ final class Banlog_Admin {
 	}
 
 	/** Field. */
+	public function field_multicall() {
+		$this->checkbox( 'xmlrpc_multicall_stop', __( 'End an XML-RPC request at its second login attempt after a failed one (a system.multicall of password guesses): no further call of the request runs. The failure and one multicall line are logged, which the hard jail bans on.', 'banlog' ) );
+	}
+
+	/**
+	 * ` disabled="disabled"` for a setting php.ini locks (multisite), else nothing.
+	 *
+	 * @param string $key Option key.
+	 * @return string
+	 */
+	private static function lock_attr( $key ) {
+		return Banlog_Plugin::locked( $key ) ? ' disabled="disabled"' : '';
+	}
+
+	/** Field. */
 	public function field_proxies() {
 		$o = Banlog_Plugin::options();
 		printf(
@@ -425,6 +486,7 @@ final class Banlog_Admin {
 			esc_textarea( (string) $o['trusted_proxies'] )
 		);
 		echo '<p class="description">' . esc_html__( 'One address or CIDR range per line, IPv4 or IPv6 (e.g. 10.0.0.0/8, 2001:db8::/32); no range wider than /8 (IPv4) or /32 (IPv6). Empty: no proxy, REMOTE_ADDR is the client. A trusted proxy that sends no client address gets nothing logged (the status panel says so).', 'banlog' ) . '</p>';
+		$this->source_note( 'trusted_proxies' );
 	}
 
 	/** Field. */
@@ -436,6 +498,7 @@ final class Banlog_Admin {
 			echo '<option value="' . esc_attr( $h ) . '"></option>';
 		}
 		echo '</datalist>';
+		$this->source_note( 'proxy_header' );
 	}
 
 	/**
@@ -444,6 +507,10 @@ final class Banlog_Admin {
 	public function render() {
 		if ( ! current_user_can( 'manage_options' ) ) {
 			wp_die( esc_html__( 'Sorry, you are not allowed to manage banlog.', 'banlog' ), 403 );
+		}
+		if ( is_multisite() ) {
+			$this->render_site();
+			return;
 		}
 		echo '<div class="wrap" id="banlog-settings">';
 		echo '<h1>' . esc_html__( 'banlog', 'banlog' ) . '</h1>';
@@ -460,9 +527,72 @@ final class Banlog_Admin {
 	}
 
 	/**
-	 * The status panel.
+	 * A site's page on a multisite: its own setting, and its own status. Where anything is written
+	 * is the network's (Network Admin → Settings → banlog): no path, syslog destination, proxy,
+	 * worker counter or sink of the shared PHP workers is shown here, and nothing here connects
+	 * anywhere, so a subsite admin learns nothing of other sites and cannot probe with a target.
 	 */
-	private function render_status() {
+	private function render_site() {
+		$o = Banlog_Plugin::options();
+		echo '<div class="wrap" id="banlog-settings">';
+		echo '<h1>' . esc_html__( 'banlog', 'banlog' ) . '</h1>';
+		echo '<p id="banlog-network-note">' . esc_html__( 'This site is part of a network: where banlog writes (log files, syslog), which proxies are trusted and how XML-RPC bursts are handled are the network\'s settings, chosen by a super admin.', 'banlog' );
+		if ( current_user_can( 'manage_network_options' ) ) {
+			echo ' <a href="' . esc_url( network_admin_url( 'settings.php?page=' . Banlog_Network::PAGE ) ) . '">' . esc_html__( 'Network settings', 'banlog' ) . '</a>';
+		}
+		echo '</p>';
+		echo '<form method="post" action="' . esc_url( admin_url( 'options.php' ) ) . '">';
+		settings_fields( self::GROUP );
+		echo '<input type="hidden" name="' . esc_attr( Banlog_Plugin::OPTION . '[form]' ) . '" value="1" />';
+		do_settings_sections( self::PAGE );
+		submit_button();
+		echo '</form>';
+
+		$writer = $this->plugin->writer();
+		echo '<div id="banlog-status"><h2>' . esc_html__( 'This site\'s status', 'banlog' ) . '</h2><table class="widefat striped"><tbody>';
+		$this->row( __( 'Mode', 'banlog' ), $writer->uses_extension() ? __( 'banlog extension loaded', 'banlog' ) : __( 'fallback mode (pure PHP writer; the banlog extension is not loaded)', 'banlog' ), 'banlog-mode' );
+		$this->row( __( 'Spam comments', 'banlog' ), '' !== (string) $o['spam_log'] || ! empty( $o['syslog_spam'] ) ? __( 'logged (where the network says)', 'banlog' ) : __( 'not logged (the network turned the spam log off)', 'banlog' ), 'banlog-site-spam' );
+		$this->row( __( 'Failed logins', 'banlog' ), ! empty( $o['syslog'] ) || '' !== (string) $o['auth_log'] ? __( 'logged (where the network says)', 'banlog' ) : __( 'not logged (the network turned syslog and the auth log off)', 'banlog' ), 'banlog-site-auth' );
+		$this->row( __( 'Syslog ident of this site', 'banlog' ), $writer->ident(), 'banlog-site-ident' );
+		$this->row( __( 'Successful logins', 'banlog' ), empty( $o['log_success'] ) ? __( 'not logged', 'banlog' ) : __( 'logged', 'banlog' ) );
+		$this->row( __( 'XML-RPC multicall bursts', 'banlog' ), empty( $o['xmlrpc_multicall_stop'] ) ? __( 'run to the end', 'banlog' ) : __( 'ended at the second login attempt', 'banlog' ), 'banlog-site-multicall' );
+		$err = get_option( Banlog_Plugin::ERROR_OPTION );
+		if ( is_array( $err ) && isset( $err['time'], $err['sink'], $err['message'] ) ) {
+			$when = wp_date( 'Y-m-d H:i:s', (int) $err['time'] );
+			$this->row( __( 'Last error', 'banlog' ), $when . ' ' . $err['sink'] . ': ' . self::redact( (string) $err['message'], $o ), 'banlog-last-error' );
+		} else {
+			$this->row( __( 'Last error', 'banlog' ), __( 'none', 'banlog' ), 'banlog-last-error' );
+		}
+		echo '</tbody></table></div></div>';
+	}
+
+	/**
+	 * A site's last error without the network's paths and syslog destination (a write error names
+	 * the file or target it failed on).
+	 *
+	 * @param string $message Message.
+	 * @param array  $o       Options in effect.
+	 * @return string
+	 */
+	private static function redact( $message, array $o ) {
+		$names = array(
+			'spam_log'      => __( '(the network\'s spam log)', 'banlog' ),
+			'auth_log'      => __( '(the network\'s auth log)', 'banlog' ),
+			'syslog_target' => __( '(the network\'s syslog destination)', 'banlog' ),
+		);
+		foreach ( $names as $key => $label ) {
+			$value = (string) $o[ $key ];
+			if ( '' !== $value ) {
+				$message = str_replace( $value, $label, $message );
+			}
+		}
+		return $message;
+	}
+
+	/**
+	 * The status panel: a single site's page, or the network page.
+	 */
+	public function render_status() {
 		$o = Banlog_Plugin::options();
 		$writer = $this->plugin->writer();
 		echo '<div id="banlog-status"><h2>' . esc_html__( 'Status', 'banlog' ) . '</h2><table class="widefat striped"><tbody>';
