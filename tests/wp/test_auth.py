@@ -1,10 +1,15 @@
 """Every login failure path writes exactly its auth line (private rsyslog), through the extension
 and through the pure-PHP fallback alike."""
 import base64
+import configparser
+import json
 
 import pytest
 
+from support.fail2ban import JAIL_FILTERS, copy_fail2ban_with_filters, fail2ban_regex
 from support.http import new_source
+from support.paths import FILTERS
+from support.wordpress import DEFAULT_TZ
 from support.wplog import SYSLOG_RE, auth_messages
 
 ADMIN = "admin"
@@ -46,23 +51,81 @@ def test_xmlrpc_known_and_unknown(site):
     assert auth_messages(site.stack, b) == [f"XML-RPC authentication attempt for unknown user ghost from {b}"]
 
 
-def test_xmlrpc_multicall_burst(site, source):
-    calls = [("wp.getUsersBlogs", (ADMIN, f"guess{i}")) for i in range(6)]
+def xmlrpc_counts(stack, source, site=""):
+    """What the request from `source` cost (the test mu-plugin's counters): password checks and
+    login errors."""
+    out = stack.php_eval("echo json_encode(get_option('banlog_test_xmlrpc_counts', []));", site=site)
+    return json.loads(out).get(source)
+
+
+def hard_jail_verdict(stack, lines, tmp_path):
+    """fail2ban-regex with this tree's filters on `lines`: the soft and hard jails' matches, and
+    the hard jail's maxretry as jail.d/banlog.conf ships it."""
+    conf = copy_fail2ban_with_filters(tmp_path / "fail2ban")
+    log = tmp_path / "auth.log"
+    log.write_text("".join(l + "\n" for l in lines))
+    soft, _ = fail2ban_regex(conf, log, JAIL_FILTERS["banlog-auth"], tz=DEFAULT_TZ)
+    hard, _ = fail2ban_regex(conf, log, JAIL_FILTERS["banlog-auth-hard"], tz=DEFAULT_TZ)
+    jails = configparser.ConfigParser(interpolation=None)
+    jails.read(FILTERS / "jail.d/banlog.conf")
+    return soft, hard, jails.getint("banlog-auth-hard", "maxretry")
+
+
+def source_lines(stack, source):
+    return [l for l in stack.rsyslog.lines() if l.endswith(f" from {source}")]
+
+
+@pytest.mark.parametrize("guesses", [6, 200])
+def test_xmlrpc_multicall_burst_is_stopped(site, source, guesses, tmp_path):
+    """On by default: the request ends at its second login attempt with one fault; one password
+    check, two login attempts whatever the number of guesses; the failure and one multicall line,
+    on which the hard jail (fail2ban-regex with the shipped filter) reaches its maxretry."""
+    calls = [("wp.getUsersBlogs", (ADMIN, f"guess{i}")) for i in range(guesses)]
     res = site.client(source).multicall(calls)
-    # One answer per call, each a refusal (a Fault here would mean the whole request failed).
+    assert getattr(res, "faultCode", None) == 403, res  # one fault for the whole request
+    msgs = auth_messages(site.stack, source, count=2)
+    assert msgs == [f"XML-RPC authentication failure for admin from {source}",
+                    f"XML-RPC multicall authentication failure from {source}"]
+    assert xmlrpc_counts(site.stack, source) == {"password_checks": 1, "login_errors": 2}
+    soft, hard, maxretry = hard_jail_verdict(site.stack, source_lines(site.stack, source), tmp_path)
+    assert [ip for ip, _, _ in soft] == [source]
+    assert [ip for ip, _, _ in hard] == [source] and len(hard) >= maxretry
+
+
+def test_xmlrpc_multicall_burst_when_the_stop_is_off(site, source, tmp_path):
+    """The option off: every call runs (WordPress still checks one password only) and each further
+    attempt is a multicall line."""
+    site.stack.banlog_options(xmlrpc_multicall_stop=0)
+    try:
+        calls = [("wp.getUsersBlogs", (ADMIN, f"guess{i}")) for i in range(6)]
+        res = site.client(source).multicall(calls)
+    finally:
+        site.stack.banlog_options(xmlrpc_multicall_stop=1)
+    # One answer per call, each a refusal.
     assert isinstance(res, tuple), res
     assert [r.get("faultCode") for r in res[0]] == [403] * 6, res
     msgs = auth_messages(site.stack, source, count=6)
     assert msgs == [f"XML-RPC authentication failure for admin from {source}"] + \
         [f"XML-RPC multicall authentication failure from {source}"] * 5
+    assert xmlrpc_counts(site.stack, source) == {"password_checks": 1, "login_errors": 6}
+    _, hard, maxretry = hard_jail_verdict(site.stack, source_lines(site.stack, source), tmp_path)
+    assert len(hard) == 5 and len(hard) >= maxretry
 
 
 def test_xmlrpc_multicall_unknown_user_burst(site, source):
     calls = [("wp.getUsersBlogs", ("ghost", f"guess{i}")) for i in range(3)]
     site.client(source).multicall(calls)
-    msgs = auth_messages(site.stack, source, count=3)
-    assert msgs == [f"XML-RPC authentication attempt for unknown user ghost from {source}"] + \
-        [f"XML-RPC multicall authentication failure from {source}"] * 2
+    msgs = auth_messages(site.stack, source, count=2)
+    assert msgs == [f"XML-RPC authentication attempt for unknown user ghost from {source}",
+                    f"XML-RPC multicall authentication failure from {source}"]
+
+
+def test_xmlrpc_multicall_with_one_guess_is_answered(site, source):
+    """A multicall whose only login fails is no burst: its answer comes back, one soft line."""
+    res = site.client(source).multicall([("system.listMethods", ()), ("wp.getUsersBlogs", (ADMIN, "wrong"))])
+    assert isinstance(res, tuple), res
+    assert isinstance(res[0][0][0], list) and res[0][1].get("faultCode") == 403, res
+    assert auth_messages(site.stack, source) == [f"XML-RPC authentication failure for admin from {source}"]
 
 
 def _rest_as(site, source, user, password):

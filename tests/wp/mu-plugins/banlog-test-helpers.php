@@ -77,3 +77,42 @@ add_filter(
 	10,
 	3
 );
+
+/*
+ * What one XML-RPC request cost, for the multicall tests: password checks (the `authenticate`
+ * filter, which wp_authenticate() runs once per check) and login errors (`xmlrpc_login_error`,
+ * once per call that tried to log in). Kept at the request's end (also after an exit) in the
+ * option `banlog_test_xmlrpc_counts`, by client address.
+ */
+$GLOBALS['banlog_test_counts'] = array(
+	'password_checks' => 0,
+	'login_errors'    => 0,
+);
+add_filter(
+	'authenticate',
+	function ( $user ) {
+		$GLOBALS['banlog_test_counts']['password_checks']++;
+		return $user;
+	},
+	0
+);
+add_filter(
+	'xmlrpc_login_error',
+	function ( $error ) {
+		$GLOBALS['banlog_test_counts']['login_errors']++;
+		return $error;
+	},
+	0
+);
+add_action(
+	'shutdown',
+	function () {
+		if ( ! defined( 'XMLRPC_REQUEST' ) || ! XMLRPC_REQUEST || ! isset( $_SERVER['REMOTE_ADDR'] ) ) {
+			return;
+		}
+		$all = get_option( 'banlog_test_xmlrpc_counts', array() );
+		$all = is_array( $all ) ? $all : array();
+		$all[ (string) $_SERVER['REMOTE_ADDR'] ] = $GLOBALS['banlog_test_counts'];
+		update_option( 'banlog_test_xmlrpc_counts', $all, false );
+	}
+);
