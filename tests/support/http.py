@@ -108,10 +108,11 @@ class Client:
 
     # ---- WordPress helpers
 
-    def login(self, user, password):
+    def login(self, user, password, site=""):
+        """`site`: a multisite's site path without its final slash ("/sub")."""
         self.cookies["wordpress_test_cookie"] = "WP%20Cookie%20check"
-        r = self.post("/wp-login.php", {"log": user, "pwd": password, "wp-submit": "Log In",
-                                        "redirect_to": "/wp-admin/", "testcookie": "1"})
+        r = self.post(site + "/wp-login.php", {"log": user, "pwd": password, "wp-submit": "Log In",
+                                               "redirect_to": site + "/wp-admin/", "testcookie": "1"})
         return r
 
     def xmlrpc(self, method, *params):
@@ -127,8 +128,8 @@ class Client:
         arg = [{"methodName": m, "params": list(p)} for m, p in calls]
         return self.xmlrpc("system.multicall", arg)
 
-    def post_comment(self, post_id, author, email, content):
-        return self.post("/wp-comments-post.php", {
+    def post_comment(self, post_id, author, email, content, site=""):
+        return self.post(site + "/wp-comments-post.php", {
             "comment_post_ID": str(post_id), "author": author, "email": email,
             "url": "", "comment": content, "comment_parent": "0",
         })
