@@ -210,6 +210,36 @@ def test_super_admin_sets_the_network_settings(net):
         network_options(net, auth_log="", syslog_facility="auth")
 
 
+def test_php_ini_locks_a_network_setting(net):
+    """A `banlog.*` directive of the FPM pool locks its setting for every site: the network page
+    shows it locked (no field to submit), a POST naming it does not change it, and every site
+    writes with it; settings it does not name stay the network page's."""
+    target = "udp://127.0.0.1:9"
+    saved_ini, saved = dict(net.fpm_ini), raw_network(net)
+    try:
+        net.reconfigure_fpm(names=("ext",), fpm_ini=dict(saved_ini, **{"banlog.syslog_target": target}))
+        admin = super_admin(net)
+        page = admin.get(NET_PAGE).text
+        field = re.search(r'<input type="text" id="banlog_syslog_target"[^>]*>', page).group(0)
+        assert 'disabled="disabled"' in field and f'value="{target}"' in field, field
+        m = re.search(r'id="banlog_syslog_target_source" data-source="(\w+)">([^<]*)<', page)
+        assert m.group(1) == "server" and "locked by php.ini" in m.group(2), m.groups()
+        assert 'id="banlog_spam_log_source" data-source="network"' in page
+        r = admin.post(NET_EDIT, {"_wpnonce": nonce(page), "_wp_http_referer": NET_PAGE, "banlog_options[form]": "1",
+                                  "banlog_options[spam_log]": str(net.net_spam_log), "banlog_options[syslog]": "1",
+                                  "banlog_options[syslog_target]": "udp://192.0.2.7:514"})
+        assert r.status == 302, r.status
+        assert raw_network(net).get("syslog_target") == saved.get("syslog_target")
+        for site in ("", SUB):
+            out = net.php_eval("echo json_encode([Banlog_Plugin::options()['syslog_target'],"
+                               " Banlog_Plugin::source('syslog_target'), Banlog_Plugin::options()['spam_log']]);",
+                               site=site)
+            assert json.loads(out) == [target, "server", str(net.net_spam_log)], site
+    finally:
+        net.reconfigure_fpm(names=("ext",), fpm_ini=saved_ini)
+        net.php_eval(f"update_site_option('banlog_network_options', json_decode({json.dumps(json.dumps(saved))}, true));")
+
+
 def test_multicall_stop_is_a_network_setting(net):
     src = new_source()
     calls = [("wp.getUsersBlogs", (ADMIN_USER, f"guess{i}")) for i in range(20)]
@@ -220,6 +250,28 @@ def test_multicall_stop_is_a_network_setting(net):
     assert b"<name>faultCode</name><value><int>403</int>" in r.body.replace(b"\n", b"").replace(b" ", b""), r.body[:500]
     assert auth_messages(net, src, count=2) == [f"XML-RPC authentication failure for admin from {src}",
                                                 f"XML-RPC multicall authentication failure from {src}"]
+
+
+def test_per_site_activation(net):
+    """banlog active on the subsite only (not network-activated): the subsite logs where the network
+    settings say, the main site (where it is not active) logs nothing."""
+    plugin = "require_once ABSPATH . 'wp-admin/includes/plugin.php';"
+    net.php_eval(plugin + "deactivate_plugins('banlog/banlog.php', false, true);")
+    try:
+        out = net.php_eval(plugin + "$r = activate_plugin('banlog/banlog.php');"
+                           "echo json_encode([is_wp_error($r), is_plugin_active('banlog/banlog.php'),"
+                           " is_plugin_active_for_network('banlog/banlog.php')]);", site=SUB)
+        assert json.loads(out) == [False, True, False]
+        sub_src, main_src = new_source(), new_source()
+        net.client(sub_src).login(ADMIN_USER, "wrong password", site=SUB)
+        net.client(main_src).login(ADMIN_USER, "wrong password")
+        assert auth_messages(net, sub_src) == [f"Authentication failure for admin from {sub_src}"]
+        assert auth_messages(net, main_src, timeout=1) == []
+    finally:
+        net.php_eval(plugin + "deactivate_plugins('banlog/banlog.php');", site=SUB)
+        out = net.php_eval(plugin + "activate_plugin('banlog/banlog.php', '', true);"
+                           "echo json_encode(is_plugin_active_for_network('banlog/banlog.php'));")
+        assert json.loads(out) is True
 
 
 def test_uninstall_removes_the_network_option(net):
