@@ -41,12 +41,12 @@ final class Banlog_Plugin {
 	 * admin on Network Admin → Settings → banlog.
 	 */
 	const NETWORK_OPTION = 'banlog_network_options';
+	/** Multisite: what a site's own page sets. */
+	const SITE_KEYS = array( 'log_success' );
 	/**
 	 * Multisite: the settings that are the network's, never a site's: where lines are written, who
 	 * counts as a proxy, and the XML-RPC multicall stop. A subsite admin sets none of them.
 	 */
-	/** Multisite: what a site's own page sets. */
-	const SITE_KEYS = array( 'log_success' );
 	const NETWORK_KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'auth_log', 'syslog_spam', 'trusted_proxies', 'proxy_header', 'xmlrpc_multicall_stop' );
 	/** Comment meta: no client address was known when it was posted (its stored one is the peer's). */
 	const UNRESOLVED_META = '_banlog_unresolved_ip';
