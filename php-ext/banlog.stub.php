@@ -26,7 +26,8 @@ function banlog_spam(int $comment_id, string $ip): bool {}
  * `wordpress(<ident_host>)[pid]: Authentication failure for <user> from <ip>` and the like.
  *
  * @param string $event One of 'failure', 'unknown_user', 'xmlrpc_failure', 'xmlrpc_unknown_user',
- *                      'rest_failure', 'rest_unknown_user', 'multicall_failure', 'success'.
+ *                      'rest_failure', 'rest_unknown_user', 'multicall_failure', 'success',
+ *                      'logout' (the last two at severity info, the others notice).
  * @param string $user  The user name as the client sent it (any bytes); escaped, folded and capped
  *                      at 128 characters, never refused.
  * @param string $ip    The client's address.

@@ -17,6 +17,7 @@ pub enum AuthKind {
     RestUnknownUser,
     MulticallFailure,
     Success,
+    Logout,
 }
 
 /// `$event` is not one of the names in [`AuthKind::NAMES`].
@@ -25,7 +26,7 @@ pub enum AuthKind {
 pub struct UnknownAuthKind(pub String);
 
 impl AuthKind {
-    pub const ALL: [AuthKind; 8] = [
+    pub const ALL: [AuthKind; 9] = [
         AuthKind::Failure,
         AuthKind::UnknownUser,
         AuthKind::XmlrpcFailure,
@@ -34,9 +35,10 @@ impl AuthKind {
         AuthKind::RestUnknownUser,
         AuthKind::MulticallFailure,
         AuthKind::Success,
+        AuthKind::Logout,
     ];
 
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "failure",
         "unknown_user",
         "xmlrpc_failure",
@@ -45,6 +47,7 @@ impl AuthKind {
         "rest_unknown_user",
         "multicall_failure",
         "success",
+        "logout",
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +73,7 @@ impl AuthKind {
             AuthKind::RestUnknownUser => "REST authentication attempt for unknown user ",
             AuthKind::MulticallFailure => "XML-RPC multicall authentication failure",
             AuthKind::Success => "Accepted password for ",
+            AuthKind::Logout => "Logout for ",
         }
     }
 
@@ -78,9 +82,10 @@ impl AuthKind {
         self != AuthKind::MulticallFailure
     }
 
-    /// A failure (to be counted by fail2ban), as opposed to the informational success.
+    /// A failure (to be counted by fail2ban, severity notice), as opposed to the informational
+    /// audit events (a successful login, a logout: severity info, never counted).
     pub fn is_failure(self) -> bool {
-        self != AuthKind::Success
+        !matches!(self, AuthKind::Success | AuthKind::Logout)
     }
 }
 
@@ -149,10 +154,17 @@ mod tests {
             (AuthKind::RestUnknownUser, "REST authentication attempt for unknown user admin from 203.0.113.9"),
             (AuthKind::MulticallFailure, "XML-RPC multicall authentication failure from 203.0.113.9"),
             (AuthKind::Success, "Accepted password for admin from 203.0.113.9"),
+            (AuthKind::Logout, "Logout for admin from 203.0.113.9"),
         ];
         for (kind, want) in cases {
             assert_eq!(auth_message(kind, "admin", a), want);
         }
         assert_eq!(spam_message(527, a), "Spam comment 527 from 203.0.113.9");
+    }
+
+    #[test]
+    fn only_the_audit_kinds_are_informational() {
+        let info: Vec<_> = AuthKind::ALL.into_iter().filter(|k| !k.is_failure()).collect();
+        assert_eq!(info, [AuthKind::Success, AuthKind::Logout]);
     }
 }

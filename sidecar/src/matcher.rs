@@ -186,11 +186,13 @@ impl Matcher {
     }
 
     /// Whether a line that no filter matched still looks like one banlog wrote: a sign of a
-    /// format or filter mismatch. The informational `Accepted password` is expected to miss.
+    /// format or filter mismatch. The informational `Accepted password` and `Logout` are expected
+    /// to miss.
     pub fn looks_like_banlog(&self, line: &str) -> bool {
         let (rest, _) = self.cut_date(line);
         if let Some(c) = self.prefix.captures(&rest) {
-            return !c["content"].starts_with("Accepted password for ");
+            let content = &c["content"];
+            return !(content.starts_with("Accepted password for ") || content.starts_with("Logout for "));
         }
         rest.contains("comment id=") && rest.contains("marked as spam")
     }

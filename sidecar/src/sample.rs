@@ -23,7 +23,7 @@ pub struct Sample {
     pub line: String,
     /// The address fail2ban must read from the line.
     pub addr: String,
-    /// The jails whose filter must match the line (none for a successful login).
+    /// The jails whose filter must match the line (none for a successful login or a logout).
     pub jails: Vec<&'static str>,
 }
 
@@ -79,10 +79,11 @@ pub fn samples(p: &Params) -> Vec<Sample> {
                 // What fail2ban's systemd backend hands its filter (the time travels apart).
                 "journal" => format!("{h} {id}[{pid}]: {msg}"),
                 // RSYSLOG_SyslogProtocol23Format. The PRI the extension sends with its default
-                // facility auth (4): severity notice (5), info (6) for a successful login
-                // (tests/filters/test_sample_pri.py holds the two together).
+                // facility auth (4): severity notice (5), info (6) for a successful login or a
+                // logout (tests/filters/test_sample_pri.py holds the two together).
                 "rfc5424" => {
-                    let pri = 4 * 8 + if kind == "success" { 6 } else { 5 };
+                    let info = AuthKind::from_name(kind.as_bytes()).is_ok_and(|k| !k.is_failure());
+                    let pri = 4 * 8 + if info { 6 } else { 5 };
                     format!("<{pri}>1 {iso} {h} {app} {pid} - - {msg}")
                 }
                 _ => unreachable!(),

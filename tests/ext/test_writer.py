@@ -21,6 +21,7 @@ AUTH_EVENTS = {
     "rest_unknown_user": "REST authentication attempt for unknown user admin from 203.0.113.9",
     "multicall_failure": "XML-RPC multicall authentication failure from 203.0.113.9",
     "success": "Accepted password for admin from 203.0.113.9",
+    "logout": "Logout for admin from 203.0.113.9",
 }
 
 
@@ -53,12 +54,14 @@ def test_facility_and_severity_reach_rsyslog(tmp_path):
     try:
         run_php(f'banlog_configure(["syslog_target" => "{r.socket}", "syslog_facility" => "authpriv"]);'
                 'banlog_auth("failure", "a", "192.0.2.1"); banlog_auth("success", "a", "192.0.2.1");'
+                'banlog_auth("logout", "a", "192.0.2.1");'
                 f'banlog_configure(["syslog_target" => "{r.socket}", "syslog_facility" => "local5", "syslog_spam" => true]);'
                 'banlog_spam(12, "192.0.2.1"); banlog_flush(5000);')
-        got = r.wait_for(3)
+        got = r.wait_for(4)
         assert got == [
             "authpriv.notice  Authentication failure for a from 192.0.2.1",
             "authpriv.info  Accepted password for a from 192.0.2.1",
+            "authpriv.info  Logout for a from 192.0.2.1",
             "local5.notice  Spam comment 12 from 192.0.2.1",
         ], got
     finally:

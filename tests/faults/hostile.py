@@ -88,6 +88,7 @@ AUTH_LEADS = {
     "rest_unknown_user": "REST authentication attempt for unknown user ",
     "multicall_failure": "XML-RPC multicall authentication failure",
     "success": "Accepted password for ",
+    "logout": "Logout for ",
 }
 SOFT = {"failure", "unknown_user", "xmlrpc_failure", "rest_failure"}
 HARD = {"xmlrpc_unknown_user", "rest_unknown_user", "multicall_failure"}

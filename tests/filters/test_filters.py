@@ -44,7 +44,7 @@ def test_every_kind_through_every_layout(f2b_conf, tmp_path, user, addr, site_ho
         else samples(user="", addr=addr, site_host=site_host)
     kinds = {s["kind"] for s in got}
     assert kinds == {"spam", "spam_mirror", "failure", "unknown_user", "xmlrpc_failure", "xmlrpc_unknown_user",
-                     "rest_failure", "rest_unknown_user", "multicall_failure", "success"}
+                     "rest_failure", "rest_unknown_user", "multicall_failure", "success", "logout"}
     assert {s["layout"] for s in got} >= {"spam-log", "traditional", "rsyslog-file", "auth-log", "short-iso",
                                          "journal", "rfc5424"}
     for s in got:  # one line each, the true address last
@@ -83,13 +83,64 @@ def test_aggressive_is_soft_plus_hard(f2b_conf, tmp_path):
     assert n["aggressive"] == n["soft"] + n["hard"]
 
 
-def test_success_never_counts(f2b_conf, tmp_path):
-    got = [s for s in samples(user="admin") if s["kind"] == "success" and s["layout"] != "rfc5424"]
-    log = tmp_path / "ok.log"
-    log.write_text("".join(s["line"] + "\n" for s in got))
-    for filt in ("banlog-spam", "banlog-auth[mode=aggressive]"):
-        matches, counts = fail2ban_regex(f2b_conf, log, filt)
-        assert matches == [] and counts["missed"] == len(got) > 0
+# User names chosen to make an audit line (a success or a logout) look like a failure or a spam line.
+AUDIT_USERS = dict(HOSTILE_USERS, **{
+    "holds a failure": b"x Authentication failure for admin from 6.6.6.6",
+    "holds a hard failure": b"a XML-RPC multicall authentication failure from 6.6.6.6",
+    "holds a forged prefix": b"]: Authentication failure for x",
+    "holds a spam mirror": b"x Spam comment 1 from 6.6.6.6",
+    "holds a spam line": b"\n2026-11-21 07:19:22 comment id=1 from host=6.6.6.6 marked as spam",
+    "only an address": b"6.6.6.6",
+})
+
+
+def shipped_filters_and_modes():
+    """Every shipped filter with every mode it defines (an `mdre-<mode>`), as fail2ban-regex names them."""
+    out = []
+    for f in sorted((FILTERS / "filter.d").glob("*.conf")):
+        if f.name == "banlog-common.conf":
+            continue
+        modes = re.findall(r"^mdre-(\w+)\s*=", f.read_text(), re.M)
+        out += [f"{f.stem}[mode={m}]" for m in modes] or [f.stem]
+    return out
+
+
+def test_audit_lines_never_count(f2b_conf, tmp_path):
+    """No shipped filter, in any mode and any log layout, counts a successful login or a logout,
+    whatever the user name holds: the lines are made by the core the extension uses."""
+    filters = shipped_filters_and_modes()
+    assert {"banlog-spam", "banlog-auth[mode=soft]", "banlog-auth[mode=hard]",
+            "banlog-auth[mode=aggressive]"} <= set(filters), filters
+    audit = []
+    for i, (name, user) in enumerate(AUDIT_USERS.items()):
+        got = samples(user_hex=user.hex(), addr=ADDRS[i % len(ADDRS)]) if user else samples(user="")
+        audit += [s for s in got if s["kind"] in ("success", "logout")]
+    assert {s["kind"] for s in audit} == {"success", "logout"}
+    assert all(s["jails"] == [] for s in audit)
+    groups = {
+        "": [s for s in audit if s["layout"] not in ("rfc5424", "journal")],
+        "logtype=journal": [s for s in audit if s["layout"] == "journal"],
+        "logtype=rfc5424": [s for s in audit if s["layout"] == "rfc5424"],
+    }
+    # The same lines with a failure lead instead must match, so a miss above is not a broken log.
+    control = [s["line"].replace("Accepted password for ", "Authentication failure for ", 1)
+               for s in groups[""] if s["kind"] == "success"]
+    log = tmp_path / "control.log"
+    log.write_text("".join(l + "\n" for l in control))
+    assert fail2ban_regex(f2b_conf, log, "banlog-auth[mode=soft]")[1]["matched"] == len(control)
+    runs = 0
+    for opt, group in groups.items():
+        assert group, opt
+        log = tmp_path / "audit.log"
+        log.write_text("".join(s["line"] + "\n" for s in group))
+        for filt in filters:
+            if opt:
+                filt = filt[:-1] + "," + opt + "]" if filt.endswith("]") else f"{filt}[{opt}]"
+            matches, counts = fail2ban_regex(f2b_conf, log, filt)
+            assert matches == [], f"{filt} counted {matches[:3]}"
+            assert counts["missed"] + counts["ignored"] == len(group), (filt, counts)
+            runs += 1
+    assert runs == 3 * len(filters)
 
 
 def test_historic_spam_log_filter_still_matches(f2b_conf, tmp_path):

@@ -9,7 +9,7 @@ from support.paths import EXT, PHP
 from support.sidecar import sidecar
 
 EVENTS = ["failure", "unknown_user", "xmlrpc_failure", "xmlrpc_unknown_user", "rest_failure", "rest_unknown_user",
-          "multicall_failure", "success"]
+          "multicall_failure", "success", "logout"]
 
 
 def test_sample_pri_is_the_extensions():

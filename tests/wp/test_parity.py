@@ -35,7 +35,28 @@ BAD_ADDRS = ["", " 1.2.3.4", "1.2.3.4 ", "1.2.3", "01.2.3.4", "1.2.3.4:80", "[::
              "example.com", "0.0.0.0", "::", "224.0.0.1", "255.255.255.255", "1.2.3.4\n", "::ffff:0.0.0.0", "ff02::1",
              "1" * 60]
 EVENTS = ["failure", "unknown_user", "xmlrpc_failure", "xmlrpc_unknown_user", "rest_failure",
-          "rest_unknown_user", "multicall_failure", "success"]
+          "rest_unknown_user", "multicall_failure", "success", "logout"]
+
+TABLES = r"""
+define('ABSPATH', '/');
+require $argv[1] . '/includes/class-banlog-format.php';
+try { banlog_auth('no such event', 'a', '192.0.2.1'); $m = ''; } catch (ValueError $e) { $m = $e->getMessage(); }
+echo json_encode(['ext' => $m, 'php' => array_keys(Banlog_Format::AUTH_LEADS), 'info' => Banlog_Format::INFO_EVENTS]);
+"""
+
+
+def test_both_writers_know_the_same_events(tmp_path):
+    """The whole table of auth events: the extension's names (core/src/auth.rs, as its error lists
+    them), the fallback's (Banlog_Format::AUTH_LEADS) and the ones the byte test below sends."""
+    (tmp_path / "t.php").write_text("<?php\n" + TABLES)
+    r = subprocess.run(["php8.2", "-n", "-d", f"extension={EXT}", str(tmp_path / "t.php"), str(PLUGIN)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    m = re.search(r"expected one of: (.*)$", got["ext"])
+    assert m, got["ext"]
+    assert m.group(1).split(", ") == got["php"] == EVENTS
+    assert got["info"] == ["success", "logout"]
 
 SCRIPT = r"""
 define('ABSPATH', '/');

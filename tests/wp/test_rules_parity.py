@@ -219,6 +219,7 @@ foreach ($in['runs'] as $run) {
         $ok = empty($run['syslog_spam']) || $w->spam(7, '203.0.113.9');
         foreach ($names as $n) $ok = $w->auth('failure', $n, '2001:db8::5') && $ok;
         $ok = $w->auth('success', 'admin', '198.51.100.1') && $ok;
+        $ok = $w->auth('logout', 'admin', '198.51.100.1') && $ok;
         if ($use_ext) $ok = banlog_flush(5000) && $ok;
         $out[] = [$ok, $w->last_error];
     }
@@ -292,7 +293,7 @@ def compare_runs(runs, receivers, tmp_path):
     (tmp_path / "in.json").write_text(json.dumps(inp))
     res = php(BYTES, tmp_path / "in.json", tmp_path=tmp_path)
     assert all(ok for ok, _ in res), res
-    per_writer = len(names) + 1 + (1 if runs[0].get("syslog_spam") else 0)
+    per_writer = len(names) + 2 + (1 if runs[0].get("syslog_spam") else 0)
     for rcv in receivers:
         wait_for(lambda: len(rcv.msgs) >= 2 * per_writer, timeout=20, what=f"{rcv.kind} messages")
     time.sleep(0.2)
@@ -318,7 +319,7 @@ def test_same_bytes_for_every_facility(tables, tmp_path):
                      "syslog_target": f"udp://127.0.0.1:{rcv.port}", "spam_log": "", "auth_log": ""})
     # One receiver for all runs: compare run by run.
     names = NAMES + [f"x{c}y" for c in "<>&\"'"]
-    per_writer = 1 + len(names) + 1  # the spam mirror, the failures, one success
+    per_writer = 1 + len(names) + 2  # the spam mirror, the failures, one success, one logout
     inp = {"runs": runs, "names": [n.encode().hex() for n in names]}
     (tmp_path / "in.json").write_text(json.dumps(inp))
     res = php(BYTES, tmp_path / "in.json", tmp_path=tmp_path)
@@ -333,6 +334,9 @@ def test_same_bytes_for_every_facility(tables, tmp_path):
         assert norm[:per_writer] == norm[per_writer:], name
         pris = {int(re.match(rb"<(\d+)>", m).group(1)) for m in chunk}
         assert pris == {code * 8 + 5, code * 8 + 6}, (name, pris)
+        # Severity info for exactly the login audit (a success, a logout), in both writers.
+        info = [re.search(rb"\]: (\S+)", m).group(1) for m in chunk if m.startswith(b"<%d>" % (code * 8 + 6))]
+        assert info == [b"Accepted", b"Logout"] * 2, (name, info)
     assert b"\\x3cscript\\x3ealert(document.domain)\\x3c/script\\x3e" in rcv.msgs[2]
 
 

@@ -42,7 +42,7 @@ final class Banlog_Plugin {
 	 */
 	const NETWORK_OPTION = 'banlog_network_options';
 	/** Multisite: what a site's own page sets. */
-	const SITE_KEYS = array( 'log_success' );
+	const SITE_KEYS = array( 'log_success', 'log_logout' );
 	/**
 	 * Multisite: the settings that are the network's, never a site's: where lines are written, who
 	 * counts as a proxy, and the XML-RPC multicall stop. A subsite admin sets none of them.
@@ -137,6 +137,7 @@ final class Banlog_Plugin {
 		add_filter( 'xmlrpc_login_error', array( $this, 'stop_xmlrpc_burst' ), PHP_INT_MAX, 2 );
 		add_action( 'application_password_failed_authentication', array( $this, 'on_application_password_failed' ), 10, 1 );
 		add_action( 'wp_login', array( $this, 'on_login' ), 10, 2 );
+		add_action( 'wp_logout', array( $this, 'on_logout' ), 10, 1 );
 
 		add_action( 'init', array( $this, 'load_textdomain' ) );
 		if ( is_admin() ) {
@@ -171,6 +172,7 @@ final class Banlog_Plugin {
 			'auth_log'        => '',
 			'syslog_spam'     => 0,
 			'log_success'     => 0,
+			'log_logout'      => 0,
 			'trusted_proxies' => '',
 			'proxy_header'    => 'X-Forwarded-For',
 			// After a failed login, a second login attempt in the same XML-RPC request (a
@@ -755,6 +757,21 @@ final class Banlog_Plugin {
 		if ( ! empty( $o['log_success'] ) ) {
 			$this->log_auth( 'success', $user_login );
 		}
+	}
+
+	/**
+	 * A logout (logged when enabled). WordPress passes the user's id since 5.5; by then the
+	 * current user is already cleared, so the name is looked up by that id.
+	 *
+	 * @param int $user_id The user who logged out.
+	 */
+	public function on_logout( $user_id = 0 ) {
+		$o = self::options();
+		if ( empty( $o['log_logout'] ) ) {
+			return;
+		}
+		$user = get_userdata( (int) $user_id );
+		$this->log_auth( 'logout', $user ? (string) $user->user_login : '' );
 	}
 
 	/**

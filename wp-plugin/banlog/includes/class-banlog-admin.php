@@ -104,6 +104,7 @@ final class Banlog_Admin {
 			array( 'syslog_target', __( 'Syslog destination', 'banlog' ), 'field_target', 'banlog_logs' ),
 			array( 'auth_log', __( 'Auth log file (no syslog daemon)', 'banlog' ), 'field_auth_log', 'banlog_logs' ),
 			array( 'log_success', __( 'Successful logins', 'banlog' ), 'field_log_success', 'banlog_logs' ),
+			array( 'log_logout', __( 'Logouts', 'banlog' ), 'field_log_logout', 'banlog_logs' ),
 			array( 'xmlrpc_multicall_stop', __( 'XML-RPC multicall', 'banlog' ), 'field_multicall', 'banlog_logs' ),
 			array( 'trusted_proxies', __( 'Trusted proxies', 'banlog' ), 'field_proxies', 'banlog_clients' ),
 			array( 'proxy_header', __( 'Client address header', 'banlog' ), 'field_header', 'banlog_clients' ),
@@ -261,6 +262,9 @@ final class Banlog_Admin {
 		}
 		if ( $given( 'log_success' ) ) {
 			$out['log_success'] = empty( $input['log_success'] ) ? 0 : 1;
+		}
+		if ( $given( 'log_logout' ) ) {
+			$out['log_logout'] = empty( $input['log_logout'] ) ? 0 : 1;
 		}
 		if ( $given( 'xmlrpc_multicall_stop' ) ) {
 			$out['xmlrpc_multicall_stop'] = empty( $input['xmlrpc_multicall_stop'] ) ? 0 : 1;
@@ -463,6 +467,11 @@ final class Banlog_Admin {
 	}
 
 	/** Field. */
+	public function field_log_logout() {
+		$this->checkbox( 'log_logout', __( 'Log logouts (severity info)', 'banlog' ) );
+	}
+
+	/** Field. */
 	public function field_multicall() {
 		$this->checkbox( 'xmlrpc_multicall_stop', __( 'End an XML-RPC request at its second login attempt after a failed one (a system.multicall of password guesses): no further call of the request runs. The failure and one multicall line are logged, which the hard jail bans on.', 'banlog' ) );
 	}
@@ -555,6 +564,7 @@ final class Banlog_Admin {
 		$this->row( __( 'Failed logins', 'banlog' ), ! empty( $o['syslog'] ) || '' !== (string) $o['auth_log'] ? __( 'logged (where the network says)', 'banlog' ) : __( 'not logged (the network turned syslog and the auth log off)', 'banlog' ), 'banlog-site-auth' );
 		$this->row( __( 'Syslog ident of this site', 'banlog' ), $writer->ident(), 'banlog-site-ident' );
 		$this->row( __( 'Successful logins', 'banlog' ), empty( $o['log_success'] ) ? __( 'not logged', 'banlog' ) : __( 'logged', 'banlog' ) );
+		$this->row( __( 'Logouts', 'banlog' ), empty( $o['log_logout'] ) ? __( 'not logged', 'banlog' ) : __( 'logged', 'banlog' ) );
 		$this->row( __( 'XML-RPC multicall bursts', 'banlog' ), empty( $o['xmlrpc_multicall_stop'] ) ? __( 'run to the end', 'banlog' ) : __( 'ended at the second login attempt', 'banlog' ), 'banlog-site-multicall' );
 		$err = get_option( Banlog_Plugin::ERROR_OPTION );
 		if ( is_array( $err ) && isset( $err['time'], $err['sink'], $err['message'] ) ) {

@@ -49,7 +49,14 @@ final class Banlog_Format {
 		'rest_unknown_user'   => 'REST authentication attempt for unknown user ',
 		'multicall_failure'   => 'XML-RPC multicall authentication failure',
 		'success'             => 'Accepted password for ',
+		'logout'              => 'Logout for ',
 	);
+
+	/**
+	 * The audit events, written at severity info and never counted by a filter (all others are
+	 * failures, severity notice), as core/src/auth.rs AuthKind::is_failure().
+	 */
+	const INFO_EVENTS = array( 'success', 'logout' );
 
 	/**
 	 * Parses a client address from untrusted text, as core/src/addr.rs does.

@@ -38,7 +38,7 @@ final class Banlog_Writer {
 		'syslog_spam'     => '0',
 	);
 
-	/** Failures are notices (as sshd and the extension log them); a success is information. */
+	/** Failures are notices (as sshd and the extension log them); a success or logout is information. */
 	const SEVERITY_NOTICE = 5;
 	const SEVERITY_INFO   = 6;
 
@@ -277,7 +277,7 @@ final class Banlog_Writer {
 			}
 		}
 		$t = Banlog_Format::now();
-		$severity = 'success' === $event ? self::SEVERITY_INFO : self::SEVERITY_NOTICE;
+		$severity = in_array( $event, Banlog_Format::INFO_EVENTS, true ) ? self::SEVERITY_INFO : self::SEVERITY_NOTICE;
 		$ok = true;
 		if ( $this->refused( 'syslog', array( 'syslog' ) ) ) {
 			$ok = false;
