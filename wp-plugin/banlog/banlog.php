@@ -21,6 +21,7 @@ require_once __DIR__ . '/includes/class-banlog-format.php';
 require_once __DIR__ . '/includes/class-banlog-rules.php';
 require_once __DIR__ . '/includes/class-banlog-writer.php';
 require_once __DIR__ . '/includes/class-banlog-client.php';
+require_once __DIR__ . '/includes/class-banlog-spamd.php';
 
 /**
  * The plugin: WordPress hooks → banlog events.
@@ -45,9 +46,10 @@ final class Banlog_Plugin {
 	const SITE_KEYS = array( 'log_success', 'log_logout' );
 	/**
 	 * Multisite: the settings that are the network's, never a site's: where lines are written, who
-	 * counts as a proxy, and the XML-RPC multicall stop. A subsite admin sets none of them.
+	 * counts as a proxy, the XML-RPC multicall stop, and the spamd address (a subsite admin who could
+	 * name it could make the server connect anywhere). A subsite admin sets none of them.
 	 */
-	const NETWORK_KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'auth_log', 'syslog_spam', 'trusted_proxies', 'proxy_header', 'xmlrpc_multicall_stop' );
+	const NETWORK_KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'auth_log', 'syslog_spam', 'trusted_proxies', 'proxy_header', 'xmlrpc_multicall_stop', 'spamd', 'spamd_timeout' );
 	/** Comment meta: no client address was known when it was posted (its stored one is the peer's). */
 	const UNRESOLVED_META = '_banlog_unresolved_ip';
 
@@ -130,6 +132,8 @@ final class Banlog_Plugin {
 		add_filter( 'pre_comment_user_ip', array( $this, 'filter_comment_user_ip' ), 5 );
 		add_action( 'wp_insert_comment', array( $this, 'on_insert_comment' ), 0, 1 );
 		add_filter( 'wp_update_comment_data', array( $this, 'remember_author_ip' ), 999, 2 );
+		// Late: a comment WordPress or another plugin already judged is not sent to spamd.
+		add_filter( 'pre_comment_approved', array( $this, 'filter_spamd' ), 99, 2 );
 
 		add_action( 'wp_login_failed', array( $this, 'on_login_failed' ), 10, 2 );
 		add_filter( 'xmlrpc_login_error', array( $this, 'on_xmlrpc_login_error' ), 10, 2 );
@@ -175,6 +179,8 @@ final class Banlog_Plugin {
 			'log_logout'      => 0,
 			'trusted_proxies' => '',
 			'proxy_header'    => 'X-Forwarded-For',
+			'spamd'           => '',
+			'spamd_timeout'   => Banlog_Spamd::DEFAULT_TIMEOUT,
 			// After a failed login, a second login attempt in the same XML-RPC request (a
 			// system.multicall of guesses) ends the request.
 			'xmlrpc_multicall_stop' => 1,
@@ -586,6 +592,39 @@ final class Banlog_Plugin {
 			return;
 		}
 		$this->writer()->spam( $id, $addr );
+	}
+
+	/**
+	 * Local spam checks: when a spamd address is set, asks spamd about a new comment and marks it
+	 * spam when spamd says so (comment_post then logs it like any other spam). When spamd cannot
+	 * answer within the budget, the comment keeps WordPress's own verdict and the status panel
+	 * shows why.
+	 *
+	 * @param int|string|WP_Error $approved   WordPress's verdict so far: 1, 0, 'spam', 'trash' or an error.
+	 * @param array               $commentdata The comment.
+	 * @return int|string|WP_Error
+	 */
+	public function filter_spamd( $approved, $commentdata = array() ) {
+		if ( is_wp_error( $approved ) || 'spam' === $approved || 'trash' === $approved || ! is_array( $commentdata ) ) {
+			return $approved;
+		}
+		$o = self::options();
+		$address = trim( (string) $o['spamd'] );
+		if ( '' === $address ) {
+			return $approved;
+		}
+		$problem = Banlog_Spamd::address_problem( $address );
+		if ( null !== $problem ) {
+			$this->record_error( 'spamd', $problem . '; comments are not checked' );
+			return $approved;
+		}
+		$spamd = new Banlog_Spamd( $address, $o['spamd_timeout'] );
+		$verdict = $spamd->check( Banlog_Spamd::message( $commentdata, self::site_host(), time() ) );
+		if ( null === $verdict ) {
+			$this->record_error( 'spamd', $spamd->last_problem . '; the comment went through WordPress\'s usual checks' );
+			return $approved;
+		}
+		return $verdict['spam'] ? 'spam' : $approved;
 	}
 
 	/**

@@ -96,6 +96,9 @@ final class Banlog_Admin {
 		if ( null === $keys || in_array( 'trusted_proxies', $keys, true ) ) {
 			add_settings_section( 'banlog_clients', __( 'Client address', 'banlog' ), array( $this, 'section_clients' ), self::PAGE );
 		}
+		if ( null === $keys || in_array( 'spamd', $keys, true ) ) {
+			add_settings_section( 'banlog_spamd', __( 'Local spam checks', 'banlog' ), array( $this, 'section_spamd' ), self::PAGE );
+		}
 
 		$fields = array(
 			array( 'spam_log', __( 'Spam log file', 'banlog' ), 'field_spam_log', 'banlog_logs' ),
@@ -108,6 +111,8 @@ final class Banlog_Admin {
 			array( 'xmlrpc_multicall_stop', __( 'XML-RPC multicall', 'banlog' ), 'field_multicall', 'banlog_logs' ),
 			array( 'trusted_proxies', __( 'Trusted proxies', 'banlog' ), 'field_proxies', 'banlog_clients' ),
 			array( 'proxy_header', __( 'Client address header', 'banlog' ), 'field_header', 'banlog_clients' ),
+			array( 'spamd', __( 'spamd address', 'banlog' ), 'field_spamd', 'banlog_spamd' ),
+			array( 'spamd_timeout', __( 'spamd time limit', 'banlog' ), 'field_spamd_timeout', 'banlog_spamd' ),
 		);
 		foreach ( $fields as $f ) {
 			if ( null !== $keys && ! in_array( $f[0], $keys, true ) ) {
@@ -320,6 +325,28 @@ final class Banlog_Admin {
 			}
 		}
 
+		if ( $given( 'spamd' ) ) {
+			$address = isset( $input['spamd'] ) && is_scalar( $input['spamd'] ) ? trim( (string) $input['spamd'] ) : '';
+			$problem = '' === $address ? null : Banlog_Spamd::address_problem( $address );
+			if ( null === $problem ) {
+				$out['spamd'] = $address;
+			} else {
+				/* translators: %s: why the address is refused */
+				$msg = sprintf( __( '%s. The address in effect stays.', 'banlog' ), Banlog_Format::sanitize_user( $problem ) );
+				add_settings_error( Banlog_Plugin::OPTION, 'banlog_spamd', esc_html( $msg ), 'error' );
+			}
+		}
+		if ( $given( 'spamd_timeout' ) ) {
+			$t = isset( $input['spamd_timeout'] ) && is_scalar( $input['spamd_timeout'] ) ? trim( (string) $input['spamd_timeout'] ) : '';
+			if ( is_numeric( $t ) && (float) $t >= Banlog_Spamd::MIN_TIMEOUT && (float) $t <= Banlog_Spamd::MAX_TIMEOUT ) {
+				$out['spamd_timeout'] = (float) $t;
+			} else {
+				/* translators: 1: shortest, 2: longest time in seconds */
+				$msg = sprintf( __( 'spamd time limit: a number of seconds from %1$s to %2$s. The limit in effect stays.', 'banlog' ), Banlog_Spamd::MIN_TIMEOUT, Banlog_Spamd::MAX_TIMEOUT );
+				add_settings_error( Banlog_Plugin::OPTION, 'banlog_spamd_timeout', esc_html( $msg ), 'error' );
+			}
+		}
+
 		if ( $given( 'proxy_header' ) ) {
 			$header = isset( $input['proxy_header'] ) && is_scalar( $input['proxy_header'] ) ? trim( (string) $input['proxy_header'] ) : 'X-Forwarded-For';
 			if ( preg_match( '/^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$/D', $header ) ) {
@@ -343,6 +370,24 @@ final class Banlog_Admin {
 	 */
 	public function section_clients() {
 		echo '<p>' . esc_html__( 'Behind a reverse proxy or CDN, list its addresses here; the client address is then taken from the header, rightmost entry that is not a trusted proxy. Requests from other peers never use the header.', 'banlog' ) . '</p>';
+	}
+
+	/**
+	 * Section intro.
+	 */
+	public function section_spamd() {
+		echo '<p>' . esc_html__( 'Ask a local SpamAssassin daemon (spamd) about each new comment; a comment spamd calls spam is marked spam, so it is logged and counted like any other. When spamd does not answer within the time limit, the comment goes through WordPress\'s usual checks and the status panel shows why.', 'banlog' ) . '</p>';
+	}
+
+	/** Field. */
+	public function field_spamd() {
+		$this->text( 'spamd', __( 'host:port (e.g. 127.0.0.1:783, [::1]:783) or the absolute path of spamd\'s unix socket; empty: no local spam checks.', 'banlog' ) );
+	}
+
+	/** Field. */
+	public function field_spamd_timeout() {
+		/* translators: 1: shortest, 2: longest time in seconds */
+		$this->text( 'spamd_timeout', sprintf( __( 'Seconds a check may take in all (connect, send, answer), %1$s to %2$s. A visitor never waits longer for spamd.', 'banlog' ), Banlog_Spamd::MIN_TIMEOUT, Banlog_Spamd::MAX_TIMEOUT ), 'small-text' );
 	}
 
 	/**
@@ -657,6 +702,12 @@ final class Banlog_Admin {
 		$this->row(
 			__( 'Syslog', 'banlog' ),
 			$o['syslog'] ? sprintf( '%s, facility %s, ident %s', $o['syslog_target'], $o['syslog_facility'], $writer->ident() ) : __( 'off', 'banlog' )
+		);
+
+		$this->row(
+			__( 'Local spam checks', 'banlog' ),
+			'' === trim( (string) $o['spamd'] ) ? __( 'off', 'banlog' ) : sprintf( 'spamd %s, %s s', $o['spamd'], Banlog_Spamd::clamp_timeout( $o['spamd_timeout'] ) ),
+			'banlog-spamd'
 		);
 
 		$err = get_option( Banlog_Plugin::ERROR_OPTION );
