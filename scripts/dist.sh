@@ -59,6 +59,10 @@ strip --strip-unneeded "$t/usr/bin/banlog"
 for f in $(cd "$root/filters" && find filter.d jail.d action.d -type f 2>/dev/null | sort); do
   install -D -m 0644 "$root/filters/$f" "$t/usr/share/banlog/fail2ban/$f"
 done
+# The web server snippets the ban actions (action.d/banlog-nginx.conf, banlog-apache.conf) need.
+for f in $(cd "$root/filters" && find webserver -type f | sort); do
+  install -D -m 0644 "$root/filters/$f" "$t/usr/share/banlog/$f"
+done
 install -D -m 0644 "$root/README.md" "$t/usr/share/doc/banlog/README.md"
 deb banlog "$t/usr/bin/banlog"
 

@@ -16,6 +16,18 @@ pub const SPAM_FILTER: Asset =
 pub const AUTH_FILTER: Asset =
     Asset { rel: "filter.d/banlog-auth.conf", text: include_str!("../../filters/filter.d/banlog-auth.conf") };
 pub const JAIL: Asset = Asset { rel: "jail.d/banlog.conf", text: include_str!("../../filters/jail.d/banlog.conf") };
+/// The actions that ban at the web server (behind a proxy), and the part they share.
+pub const ACTIONS: [Asset; 3] = [
+    Asset { rel: "action.d/banlog-webserver.conf", text: include_str!("../../filters/action.d/banlog-webserver.conf") },
+    Asset { rel: "action.d/banlog-nginx.conf", text: include_str!("../../filters/action.d/banlog-nginx.conf") },
+    Asset { rel: "action.d/banlog-apache.conf", text: include_str!("../../filters/action.d/banlog-apache.conf") },
+];
+/// What the web server's configuration needs for those actions: printed by `banlog filters`,
+/// never written into fail2ban's folder.
+pub const WEBSERVER_SNIPPETS: [Asset; 2] = [
+    Asset { rel: "webserver/nginx-banlog.conf", text: include_str!("../../filters/webserver/nginx-banlog.conf") },
+    Asset { rel: "webserver/apache-banlog.conf", text: include_str!("../../filters/webserver/apache-banlog.conf") },
+];
 
 /// The filter files, the include first (fail2ban reads it whenever it reads a filter).
 pub const FILTERS: [Asset; 3] = [COMMON_FILTER, SPAM_FILTER, AUTH_FILTER];
@@ -102,6 +114,7 @@ pub fn render(settings: &Settings) -> Result<Vec<(&'static str, String)>, Render
     let auth = settings.auth_log.as_deref().map(|p| logpath("the auth log path", p)).transpose()?;
     let mut files: Vec<(&'static str, String)> = FILTERS.iter().map(|a| (a.rel, a.text.to_owned())).collect();
     files.push((JAIL.rel, render_jail(spam.as_deref(), auth.as_deref(), &settings.enable)));
+    files.extend(ACTIONS.iter().map(|a| (a.rel, a.text.to_owned())));
     Ok(files)
 }
 

@@ -40,7 +40,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print the filter and jail files with your paths filled in, or write them to a folder.
+    /// Print the filter, jail and action files with your paths filled in (and the web server
+    /// snippets of the ban actions), or write them to a folder.
     #[command(after_help = EXIT_CODES)]
     Filters(FiltersArgs),
     /// Install the filters and jails into a fail2ban configuration folder, validate, reload.
@@ -93,7 +94,7 @@ impl PathArgs {
 struct FiltersArgs {
     #[command(flatten)]
     paths: PathArgs,
-    /// Write the files under this folder (filter.d/, jail.d/) instead of printing them.
+    /// Write the files under this folder (filter.d/, jail.d/, action.d/, webserver/) instead of printing them.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
@@ -232,7 +233,8 @@ fn main() -> ExitCode {
 type Res = Result<u8, Error>;
 
 fn cmd_filters(a: FiltersArgs) -> Res {
-    let files = assets::render(&a.paths.settings())?;
+    let mut files = assets::render(&a.paths.settings())?;
+    files.extend(assets::WEBSERVER_SNIPPETS.iter().map(|s| (s.rel, s.text.to_owned())));
     match a.out {
         None => {
             for (rel, text) in files {
