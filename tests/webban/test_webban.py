@@ -13,6 +13,7 @@ between these namespaces; nothing touches the host's own network or firewall.
 The web server reloads through a wrapper that counts its calls, and the web server's own log
 counts the reloads it performed, so that a burst of bans is seen to cost one reload.
 """
+import ast
 import fcntl
 import json
 import os
@@ -276,9 +277,10 @@ Include {snippet}
         (conf / "jail.local").write_text("[DEFAULT]\nbackend = polling\n[sshd]\nenabled = false\n")
         log = self.stack.rsyslog.out
         log.touch()
-        # The README's override: the web server's action beside the firewall's.
+        # The README's override: the web server's action beside the firewall's. `tail`: the other
+        # web server's run left its attacker's lines in the stack's log.
         (conf / "jail.d/banlog.local").write_text(
-            f"[banlog-auth]\nenabled = true\nlogpath = {log}\nbackend = polling\n"
+            f"[banlog-auth]\nenabled = true\nlogpath = {log} tail\nbackend = polling\n"
             f"action = {self.action}[denylist=\"{self.denylist}\", statedir=\"{self.statedir}\", "
             f"reload_cmd=\"{self.reload_cmd}\", reload_delay={RELOAD_DELAY}]\n"
             f"         iptables-multiport[port=\"http,https\", blocktype=DROP]\n")
@@ -383,6 +385,12 @@ Include {snippet}
         return rows
 
 
+def auth_failures(t):
+    """The attacker's failed logins banlog logged (through the stack's rsyslog)."""
+    return sum(l.endswith(f"Authentication failure for admin from {t.attacker}")
+               for l in t.stack.rsyslog.out.read_text().splitlines())
+
+
 def listed_addresses(t):
     """The addresses in the deny list, read back in the web server's own syntax."""
     entry = r"^(\S+) 1;$" if t.kind == "nginx" else r"^Require not ip (\S+)$"
@@ -410,8 +418,7 @@ def test_ban_at_the_web_server_behind_a_balancer(topo):
 
     # Four wrong passwords: below maxretry (5), no ban.
     assert t.failed_logins(4) == [200] * 4
-    wait_for(lambda: sum(l.endswith(f"Authentication failure for admin from {t.attacker}")
-                         for l in t.stack.rsyslog.out.read_text().splitlines()) == 4, 15, what="four auth lines")
+    wait_for(lambda: auth_failures(t) == 4, 15, what="four auth lines")
     time.sleep(2)  # two polling rounds
     assert t.banned() == []
     assert t.get(t.attacker) == [200]
@@ -421,6 +428,10 @@ def test_ban_at_the_web_server_behind_a_balancer(topo):
     wait_for(lambda: t.attacker in t.banned(), 30, interval=0.3, what="the ban")
     wait_for(lambda: t.get(t.attacker) == [403], RELOAD_DELAY + 20, interval=0.3, what="403 for the attacker")
     assert t.get(t.attacker, "/", 3) == [403] * 3
+    # Before PHP runs: more wrong passwords get 403 and write no auth line.
+    assert t.failed_logins(2) == [403, 403]
+    time.sleep(1)
+    assert auth_failures(t) == 5
     assert t.get(t.innocent) == [200] and t.get(t.innocent, "/wp-login.php?action=lostpassword") == [200] and t.get(t.innocent6) == [200]
     assert t.banned() == [t.attacker]  # the forged X-Forwarded-For named nobody
     assert listed_addresses(t) == [t.attacker]
@@ -463,3 +474,43 @@ def test_ban_at_the_web_server_behind_a_balancer(topo):
             assert listed == []
             assert t.get(t.burst[0]) == [200] and t.get(t.burst[-1]) == [200]
     assert (t.statedir / "reload.log").read_text().strip().endswith("exit status 0")
+
+
+@pytest.mark.parametrize("action", ["banlog-nginx", "banlog-apache"])
+def test_the_action_writes_nothing_but_an_address(tmp_path, action):
+    """fail2ban hands the action a validated address; should anything else ever reach it (a
+    changed fail2ban, a hand-run command), the action refuses it and leaves the lists alone."""
+    conf = copy_fail2ban_with_filters(tmp_path / "fail2ban", jails=True)
+    for f in (FILTERS / "action.d").glob("*.conf"):
+        shutil.copy(f, conf / "action.d" / f.name)
+    log, deny, state = tmp_path / "auth.log", tmp_path / "deny.conf", tmp_path / "state"
+    log.touch()
+    (conf / "jail.local").write_text("[sshd]\nenabled = false\n")
+    (conf / "jail.d/banlog.local").write_text(
+        f"[banlog-auth]\nenabled = true\nlogpath = {log}\nbackend = polling\n"
+        f"action = {action}[denylist=\"{deny}\", statedir=\"{state}\", reload_cmd=true, reload_delay=0]\n")
+    dump = sh("fail2ban-client", "-c", conf, "-d").stdout
+    line = next(l for l in dump.splitlines() if l.startswith("['multi-set', 'banlog-auth', 'action'"))
+    cmd = dict(ast.literal_eval(line)[4])
+    # The action as fail2ban runs it: /bin/sh, the tags filled in.
+    run = lambda what, ip: subprocess.run(["/bin/sh", "-c", cmd[what].replace("<ip>", ip)],  # noqa: E731
+                                          capture_output=True, text=True, timeout=30)
+    assert run("actionstart", "").returncode == 0
+    for ip in ("192.0.2.7", "2001:db8::7", "198.51.100.0/24"):
+        assert run("actionban", ip).returncode == 0
+    good = deny.read_text()
+    assert all(a in good for a in ("192.0.2.7", "2001:db8::7", "198.51.100.0/24"))
+    for hostile in ("", "192.0.2.8 1;\ninclude /etc/passwd", "192.0.2.8; return 200", "all granted",
+                    "$(id)", "192.0.2.8\n", "::1 }"):
+        p = run("actionban", hostile)
+        assert p.returncode != 0 and "not an address" in p.stderr, (hostile, p)
+        assert run("actionunban", hostile).returncode != 0
+        assert deny.read_text() == good
+    assert run("actionunban", "192.0.2.7").returncode == 0
+    assert "192.0.2.7" not in deny.read_text() and "2001:db8::7" in deny.read_text()
+    # Stop empties this jail's list (another jail's list, in the same folder, stays).
+    (state / "banlog-auth-hard.list").write_text("203.0.113.5\n")
+    assert run("actionstop", "").returncode == 0
+    left = deny.read_text()
+    assert "2001:db8::7" not in left and "203.0.113.5" in left
+    wait_for(lambda: (state / "reload.log").exists(), 10, what="the reload")
