@@ -173,6 +173,15 @@ mod tests {
     }
 
     #[test]
+    fn the_web_server_actions_are_installed_as_shipped() {
+        let files = render(&Settings::default()).unwrap();
+        for a in ACTIONS {
+            assert!(files.iter().any(|(rel, text)| *rel == a.rel && text == a.text), "{}", a.rel);
+        }
+        assert!(!files.iter().any(|(rel, _)| rel.starts_with("webserver/")));
+    }
+
+    #[test]
     fn refuses_paths_that_would_break_the_file() {
         let bad = |p: &str| render(&Settings { spam_log: Some(p.into()), ..Default::default() }).is_err();
         assert!(bad("relative/spam.log"));
