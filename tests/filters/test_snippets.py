@@ -60,7 +60,8 @@ def rust_render(spam, auth, enable):
         assert p.returncode == 2, p
         return "err", p.stderr.decode(errors="replace").strip()
     out = p.stdout.decode()
-    return "ok", out.split("# ===== jail.d/banlog.conf =====\n", 1)[1]
+    # the jail file, up to the next file banlog filters prints (the actions, the web server snippets)
+    return "ok", out.split("# ===== jail.d/banlog.conf =====\n", 1)[1].split("# ===== ", 1)[0]
 
 
 def sidecar_path():
