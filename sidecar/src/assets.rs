@@ -16,11 +16,13 @@ pub const SPAM_FILTER: Asset =
 pub const AUTH_FILTER: Asset =
     Asset { rel: "filter.d/banlog-auth.conf", text: include_str!("../../filters/filter.d/banlog-auth.conf") };
 pub const JAIL: Asset = Asset { rel: "jail.d/banlog.conf", text: include_str!("../../filters/jail.d/banlog.conf") };
-/// The actions that ban at the web server (behind a proxy), and the part they share.
-pub const ACTIONS: [Asset; 3] = [
+/// The actions banlog ships: banning at the web server (behind a proxy), with the part those share,
+/// and posting bans to a webhook.
+pub const ACTIONS: [Asset; 4] = [
     Asset { rel: "action.d/banlog-webserver.conf", text: include_str!("../../filters/action.d/banlog-webserver.conf") },
     Asset { rel: "action.d/banlog-nginx.conf", text: include_str!("../../filters/action.d/banlog-nginx.conf") },
     Asset { rel: "action.d/banlog-apache.conf", text: include_str!("../../filters/action.d/banlog-apache.conf") },
+    Asset { rel: "action.d/banlog-webhook.conf", text: include_str!("../../filters/action.d/banlog-webhook.conf") },
 ];
 /// What the web server's configuration needs for those actions: printed by `banlog filters`,
 /// never written into fail2ban's folder.

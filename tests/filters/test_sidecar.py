@@ -8,7 +8,7 @@ import pytest
 
 from support.fail2ban import JAIL_FILTERS, copy_fail2ban, fail2ban_regex
 from support.paths import FILTERS
-from support.sidecar import samples, sidecar
+from support.sidecar import INSTALLED, samples, sidecar
 
 T0 = 1795245562  # 2026-11-21 07:19:22 UTC
 
@@ -86,11 +86,11 @@ def test_install_validates_and_keeps_admin_changes(tmp_path):
     auth.touch()
     args = ["install", "--fail2ban-dir", conf, "--spam-log", spam, "--auth-log", auth, "--json"]
     first = json.loads(sidecar(*args).stdout)
-    assert [f["outcome"] for f in first["files"]] == ["created"] * 7 and first["validated"] is True
+    assert [f["outcome"] for f in first["files"]] == ["created"] * len(INSTALLED) and first["validated"] is True
     subprocess.run(["fail2ban-client", "-c", str(conf), "-t"], check=True, capture_output=True)
     assert (conf / "filter.d/banlog-auth.conf").read_text() == (FILTERS / "filter.d/banlog-auth.conf").read_text()
     again = json.loads(sidecar(*args).stdout)
-    assert [f["outcome"] for f in again["files"]] == ["unchanged"] * 7
+    assert [f["outcome"] for f in again["files"]] == ["unchanged"] * len(INSTALLED)
 
     # An admin's edit survives an install, and is kept aside by --force.
     f = conf / "filter.d/banlog-spam.conf"

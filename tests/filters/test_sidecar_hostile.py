@@ -13,7 +13,7 @@ import pytest
 
 from support.fail2ban import copy_fail2ban
 from support.paths import SIDECAR
-from support.sidecar import samples, sidecar
+from support.sidecar import INSTALLED, samples, sidecar
 
 T0 = 1795245562  # 2026-11-21 07:19:22 UTC
 MiB = 1024 * 1024
@@ -186,7 +186,7 @@ def test_install_ignores_names_planted_for_its_temporaries(tmp_path):
             for pid in range(last + 1, last + 400):
                 (d / f".{name}.banlog-tmp-{pid}").symlink_to(v)
     r = json.loads(sidecar("install", "--fail2ban-dir", conf, *spam, "--json").stdout)
-    assert [f["outcome"] for f in r["files"]] == ["created"] * 7 and r["validated"] is True
+    assert [f["outcome"] for f in r["files"]] == ["created"] * len(INSTALLED) and r["validated"] is True
     assert_untouched(v)
     assert not list(conf.rglob(".banlog-*.tmp"))  # no temporary left behind
 
@@ -264,4 +264,4 @@ def test_bad_input_gives_errors_not_panics(tmp_path):
     spam.touch()
     (broken / "jail.local").write_text("[sshd]\nenabled = false\n")
     r = json.loads(sidecar("install", "--fail2ban-dir", broken, "--spam-log", spam, "--auth-log", spam, "--json").stdout)
-    assert [f["outcome"] for f in r["files"]] == ["created"] * 7
+    assert [f["outcome"] for f in r["files"]] == ["created"] * len(INSTALLED)

@@ -2,7 +2,10 @@
 import json
 import subprocess
 
-from .paths import SIDECAR
+from .paths import FILTERS, SIDECAR
+
+# What `banlog install` writes: every shipped fail2ban file (filter.d, jail.d, action.d).
+INSTALLED = sorted(str(f.relative_to(FILTERS)) for f in FILTERS.glob("*.d/*.conf"))
 
 
 def sidecar(*args, check=True, input=None):
