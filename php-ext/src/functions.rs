@@ -37,6 +37,8 @@ fn pipeline_options(pid: u32) -> PipelineOptions {
     let mut o = PipelineOptions::new(zone().clone());
     o.capacity = v.queue_capacity;
     o.full_wait = Duration::from_millis(v.queue_full_wait_ms);
+    o.spool_dir = v.spool_dir;
+    o.spool_max_bytes = v.spool_max_mb << 20;
     o.pid = pid;
     o
 }
@@ -186,6 +188,9 @@ fn stats_array(s: &StatsSnapshot) -> ext_php_rs::error::Result<ZBox<ZendHashTabl
         e.insert("errors", php_int(sink.errors))?;
         e.insert("pending", php_int(sink.pending))?;
         e.insert("dropped", php_int(sink.dropped))?;
+        e.insert("spooled", php_int(sink.spooled))?;
+        e.insert("replayed", php_int(sink.replayed))?;
+        e.insert("memory", php_int(sink.memory))?;
         match &sink.last_error {
             Some(m) => e.insert("last_error", m.as_str())?,
             None => e.insert("last_error", ())?,

@@ -8,7 +8,7 @@
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
-use banlog_runtime::directives::{self, DIRECTIVES, QUEUE_CAPACITY, QUEUE_FULL_WAIT_MS, REQUEST_WAIT_MS};
+use banlog_runtime::directives::{self, DIRECTIVES, QUEUE_CAPACITY, QUEUE_FULL_WAIT_MS, REQUEST_WAIT_MS, SPOOL_MAX_MB};
 use banlog_runtime::{SettingValue, Settings};
 use ext_php_rs::ffi::{zend_ini_entry, zend_string};
 use ext_php_rs::flags::IniEntryPermission;
@@ -29,7 +29,7 @@ const fn entry(d: directives::Directive) -> IniEntryDef {
     e
 }
 
-pub static ENTRIES: IniEntryDefs<11> = IniEntryDefs::new([
+pub static ENTRIES: IniEntryDefs<13> = IniEntryDefs::new([
     entry(DIRECTIVES[0]),
     entry(DIRECTIVES[1]),
     entry(DIRECTIVES[2]),
@@ -40,6 +40,8 @@ pub static ENTRIES: IniEntryDefs<11> = IniEntryDefs::new([
     entry(DIRECTIVES[7]),
     entry(DIRECTIVES[8]),
     entry(DIRECTIVES[9]),
+    entry(DIRECTIVES[10]),
+    entry(DIRECTIVES[11]),
     IniEntryDef::end(),
 ]);
 
@@ -51,6 +53,9 @@ pub struct IniValues {
     pub queue_capacity: usize,
     pub request_wait_ms: u64,
     pub queue_full_wait_ms: u64,
+    /// `banlog.spool_dir`; `None` for the default (the system's temporary directory).
+    pub spool_dir: Option<std::path::PathBuf>,
+    pub spool_max_mb: u64,
 }
 
 static VALUES: Mutex<IniValues> = Mutex::new(IniValues {
@@ -58,6 +63,8 @@ static VALUES: Mutex<IniValues> = Mutex::new(IniValues {
     queue_capacity: QUEUE_CAPACITY,
     request_wait_ms: REQUEST_WAIT_MS,
     queue_full_wait_ms: QUEUE_FULL_WAIT_MS,
+    spool_dir: None,
+    spool_max_mb: SPOOL_MAX_MB,
 });
 /// Bumped on every change, so that the hooks rebuild their defaults only when needed.
 pub static GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -96,6 +103,8 @@ pub fn apply(name: &str, value: &[u8]) -> Result<(), String> {
         "queue_capacity" => v.queue_capacity = usize::try_from(int(1, 1 << 24)?).map_err(|e| e.to_string())?,
         "request_wait_ms" => v.request_wait_ms = int(0, 60_000)?,
         "queue_full_wait_ms" => v.queue_full_wait_ms = int(0, 10_000)?,
+        "spool_max_mb" => v.spool_max_mb = int(0, 1 << 20)?,
+        "spool_dir" => v.spool_dir = spool_dir(value)?,
         _ => {
             let key = Settings::KEYS.iter().find(|k| **k == key).ok_or("unknown directive")?;
             Settings::default().set(key, &SettingValue::Str(value.to_vec())).map_err(|e| e.to_string())?;
@@ -105,6 +114,20 @@ pub fn apply(name: &str, value: &[u8]) -> Result<(), String> {
     }
     GENERATION.fetch_add(1, SeqCst);
     Ok(())
+}
+
+/// An absolute directory path, or none; whether it is usable is checked when a sink first
+/// spools (the directory may be created after PHP starts).
+fn spool_dir(value: &[u8]) -> Result<Option<std::path::PathBuf>, String> {
+    use std::os::unix::ffi::OsStrExt;
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(value));
+    if !path.is_absolute() || value.contains(&0) {
+        return Err("banlog.spool_dir must be an absolute path".into());
+    }
+    Ok(Some(path.to_path_buf()))
 }
 
 /// PHP's `on_modify` handler for every `banlog.*` directive.

@@ -76,7 +76,7 @@ fn auth_events(n: usize, path: &Path) -> (Arc<Settings>, Vec<Event>) {
 
 /// The writer's own work, on this thread: format each event into its sink, then write the batch (in chunks of up to 64 KiB).
 fn run_sinks(zone: &LocalZone, (settings, events): &(Arc<Settings>, Vec<Event>)) -> Duration {
-    let mut sinks = Sinks::new(zone.clone(), hostname(), std::process::id());
+    let mut sinks = Sinks::new(zone.clone(), hostname(), std::process::id(), Arc::default());
     let t = Instant::now();
     let route = sinks.resolve(settings);
     for batch in events.chunks(WRITER_BATCH) {

@@ -32,11 +32,13 @@ pub const QUEUE_CAPACITY: usize = 1024;
 pub const REQUEST_WAIT_MS: u64 = 1000;
 /// `banlog.queue_full_wait_ms`: how long a caller waits for room in a full queue.
 pub const QUEUE_FULL_WAIT_MS: u64 = 50;
+/// `banlog.spool_max_mb`: the largest spool file of one sink of one process, in MiB.
+pub const SPOOL_MAX_MB: u64 = 64;
 
 /// Every directive, in the order the README and `banlog.ini` list them. The first seven are the
-/// settings `banlog_configure()` overrides per request ([`crate::Settings::KEYS`]); the last
-/// three shape the process's queue.
-pub const DIRECTIVES: [Directive; 10] = [
+/// settings `banlog_configure()` overrides per request ([`crate::Settings::KEYS`]); the next
+/// three shape the process's queue, the last two where and how much a sink spools.
+pub const DIRECTIVES: [Directive; 12] = [
     Directive { name: c"banlog.spam_log", default: c"" },
     Directive { name: c"banlog.syslog", default: c"1" },
     Directive { name: c"banlog.syslog_facility", default: c"auth" },
@@ -47,6 +49,8 @@ pub const DIRECTIVES: [Directive; 10] = [
     Directive { name: c"banlog.queue_capacity", default: c"1024" },
     Directive { name: c"banlog.request_wait_ms", default: c"1000" },
     Directive { name: c"banlog.queue_full_wait_ms", default: c"50" },
+    Directive { name: c"banlog.spool_dir", default: c"" },
+    Directive { name: c"banlog.spool_max_mb", default: c"64" },
 ];
 
 #[cfg(test)]
@@ -87,6 +91,7 @@ mod tests {
         assert_eq!(num("queue_capacity"), u64::try_from(QUEUE_CAPACITY).unwrap());
         assert_eq!(num("request_wait_ms"), REQUEST_WAIT_MS);
         assert_eq!(num("queue_full_wait_ms"), QUEUE_FULL_WAIT_MS);
+        assert_eq!(num("spool_max_mb"), SPOOL_MAX_MB);
     }
 
     #[test]

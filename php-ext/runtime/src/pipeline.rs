@@ -2,6 +2,7 @@
 //! (a request's end, a flush, the process's end).
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -13,7 +14,7 @@ use parking_lot::Mutex;
 
 use crate::directives;
 use crate::queue::{Msg, Overflow, Producer, Queue};
-use crate::sink::Sinks;
+use crate::sink::{Sinks, SpoolConfig};
 use crate::state::SharedState;
 use crate::stats::StatsSnapshot;
 use crate::writer::{Inline, Writer};
@@ -32,6 +33,11 @@ pub struct PipelineOptions {
     pub hostname: String,
     /// Pid of the process that owns the writer: the pid in syslog tags.
     pub pid: u32,
+    /// `banlog.spool_dir`: where sinks keep lines beyond their memory bound (`None`: the
+    /// system's temporary directory).
+    pub spool_dir: Option<PathBuf>,
+    /// `banlog.spool_max_mb` in bytes: the largest spool file of one sink (0: no spool).
+    pub spool_max_bytes: u64,
 }
 
 impl PipelineOptions {
@@ -43,6 +49,8 @@ impl PipelineOptions {
             zone,
             hostname: hostname(),
             pid: std::process::id(),
+            spool_dir: None,
+            spool_max_bytes: directives::SPOOL_MAX_MB << 20,
         }
     }
 }
@@ -61,7 +69,8 @@ impl Pipeline {
         let (tx, rx) = bounded(capacity);
         let state = Arc::new(SharedState::new());
         let overflow = Arc::new(Overflow::default());
-        let sinks = Sinks::new(opts.zone.clone(), opts.hostname.clone(), opts.pid);
+        let spool = Arc::new(SpoolConfig::new(opts.spool_dir.clone(), opts.spool_max_bytes));
+        let sinks = Sinks::new(opts.zone.clone(), opts.hostname.clone(), opts.pid, spool);
         let retry = opts.retry_interval;
         let writer = Arc::new(Writer::new(rx, Arc::clone(&overflow), Arc::clone(&state), sinks, retry));
         let for_thread = Arc::clone(&writer);

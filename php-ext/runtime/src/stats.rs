@@ -69,6 +69,12 @@ pub struct SinkStats {
     pub errors: u64,
     pub pending: u64,
     pub dropped: u64,
+    /// Lines that went to the spool file because the memory bound was reached.
+    pub spooled: u64,
+    /// Spooled lines read back and written to the sink.
+    pub replayed: u64,
+    /// Bytes of lines the sink holds in memory now.
+    pub memory: u64,
     pub last_error: Option<String>,
     /// Unix time of the last error.
     pub last_error_at: Option<i64>,

@@ -26,6 +26,8 @@ const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// Messages a request's thread writes itself at most; a longer queue is a burst, left to the
 /// writer thread.
 const INLINE_MAX: usize = 64;
+/// How soon the writer looks again at a sink that is busy for a moment.
+const BUSY_NAP: Duration = Duration::from_millis(5);
 
 pub(crate) struct Writer {
     overflow: Arc<Overflow>,
@@ -46,6 +48,8 @@ struct Drain {
     /// Events routed by a request's thread whose lines wait for the writer thread (a file to
     /// reopen, a socket to connect): counted as processed once it has written them.
     held: u64,
+    /// Settings changed: sinks that no route uses any more are closed at the writer's next step.
+    retain_due: bool,
 }
 
 /// What a request's thread did at its end.
@@ -65,7 +69,7 @@ impl Writer {
         sinks: Sinks,
         retry: Duration,
     ) -> Self {
-        let drain = Drain { rx: Some(rx), sinks, routes: Vec::new(), stop_at: None, held: 0 };
+        let drain = Drain { rx: Some(rx), sinks, routes: Vec::new(), stop_at: None, held: 0, retain_due: false };
         Writer { overflow, state, retry, sinks: Mutex::new(drain) }
     }
 
@@ -73,14 +77,18 @@ impl Writer {
     pub fn run(&self) {
         loop {
             let mut d = self.sinks.lock();
-            let taken = self.step(&mut d, Mode::Writer).taken;
+            let Step { taken, busy, .. } = self.step(&mut d, Mode::Writer);
             let (pending, stop_at) = (d.sinks.pending(), d.stop_at);
             let queued = d.rx.as_ref().map_or(0, Receiver::len);
             if let Some(deadline) = stop_at {
                 let drained = queued == 0 && self.overflow.is_empty();
                 if drained && (pending == 0 || Instant::now() >= deadline) {
                     let w = &self.state.counters.writer;
-                    Counters::add(&w.dropped, pending);
+                    // Unsent syslog lines wait in their spool for the next process; what cannot
+                    // be kept is counted as dropped.
+                    let lost = catch_unwind(AssertUnwindSafe(|| d.sinks.persist())).unwrap_or(pending);
+                    Counters::add(&w.dropped, lost);
+                    *self.state.board.0.lock() = d.sinks.stats();
                     w.pending.store(0, Relaxed);
                     d.rx = None;
                     break;
@@ -93,7 +101,14 @@ impl Writer {
                 drop(d);
                 // The queue is empty (or was a moment ago): sleep until a caller wakes us, a retry
                 // is due, or the idle period ends.
-                std::thread::park_timeout(if pending > 0 { self.retry } else { IDLE_WAKE });
+                // A sink busy for a moment (a full socket, a connection under way) is looked at
+                // again soon.
+                let nap = match (pending > 0, busy) {
+                    (true, true) => self.retry.min(BUSY_NAP),
+                    (true, false) => self.retry,
+                    (false, _) => IDLE_WAKE,
+                };
+                std::thread::park_timeout(nap);
             }
         }
         self.state.progress(|| self.state.running.store(false, SeqCst));
@@ -124,8 +139,8 @@ impl Writer {
     fn step(&self, d: &mut Drain, mode: Mode) -> Step {
         let mut taken = 0;
         let mut events = 0u64;
-        let Drain { rx, sinks, routes, stop_at, held } = d;
-        let Some(rx) = rx.as_ref() else { return Step { taken: 0, deferred: false } };
+        let Drain { rx, sinks, routes, stop_at, held, retain_due } = d;
+        let Some(rx) = rx.as_ref() else { return Step { taken: 0, deferred: false, busy: false } };
         // A bug in formatting or writing must not kill the thread, nor unwind into PHP.
         let step = catch_unwind(AssertUnwindSafe(|| {
             while taken < MAX_BATCH {
@@ -142,7 +157,10 @@ impl Writer {
                     Ok(Msg::Settings { producer, settings }) => {
                         let route = sinks.resolve(&settings);
                         match routes.iter_mut().find(|(p, _)| *p == producer) {
-                            Some((_, r)) => *r = route,
+                            Some((_, r)) => {
+                                *r = route;
+                                *retain_due = true;
+                            }
                             None => routes.push((producer, route)),
                         }
                     }
@@ -169,17 +187,23 @@ impl Writer {
                     events += 1;
                 }
             }
-            sinks.write_pending(self.retry, mode)
+            let out = sinks.write_pending(self.retry, mode);
+            let mut lost = 0;
+            if mode == Mode::Writer && std::mem::take(retain_due) {
+                lost = sinks.retain(routes.iter().map(|(_, r)| r));
+            }
+            (out, lost)
         }));
         let w = &self.state.counters.writer;
-        let mut deferred = false;
+        let (mut deferred, mut busy) = (false, false);
         // After a panic the batch's events are counted all the same (below), so no caller waits
         // for them.
-        if let Ok(out) = step {
+        if let Ok((out, lost)) = step {
             Counters::add(&w.written, out.written);
-            Counters::add(&w.dropped, out.dropped);
+            Counters::add(&w.dropped, out.dropped + lost);
             Counters::add(&w.retried, out.failed_attempts);
             deferred = out.deferred;
+            busy = out.busy;
         }
         if deferred {
             // Their lines wait in the sinks for the writer thread, which counts them once written.
@@ -197,11 +221,12 @@ impl Writer {
                 w.processed.fetch_add(events, SeqCst);
             });
         }
-        Step { taken, deferred }
+        Step { taken, deferred, busy }
     }
 }
 
 struct Step {
     taken: usize,
     deferred: bool,
+    busy: bool,
 }

@@ -216,15 +216,13 @@ fn producers_on_several_threads_keep_their_own_settings() {
 
 #[test]
 fn a_full_queue_overflows_with_the_right_settings() {
-    // A syslog socket nobody reads stalls the writer (a datagram queue holds a few messages, then
-    // a send blocks until its timeout); meanwhile a queue of one and no wait send settings
-    // messages and events alike to the overflow list.
+    // A FIFO without a reader stalls the writer in open() (syslog no longer can: its sockets do
+    // not block); meanwhile a queue of one and no wait send settings messages and events alike to
+    // the overflow list.
     let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("stalled.sock");
-    let _daemon = UnixDatagram::bind(&sock).unwrap();
-    let mut stalled = Settings::default();
-    stalled.set("syslog_target", &SettingValue::Str(sock.to_str().unwrap().into())).unwrap();
-    let stalled = Arc::new(stalled);
+    let fifo = dir.path().join("stalled.log");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let stalled = settings(|s| s.spam_log = Some(fifo.clone()));
     let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
     let sa = settings(&a);
     let sb = settings(&b);
@@ -233,16 +231,17 @@ fn a_full_queue_overflows_with_the_right_settings() {
     o.full_wait = Duration::ZERO;
     let rt = start(o);
     let mut p = rt.producer();
-    let auth = Event {
-        stamp: Stamp::now(),
-        kind: EventKind::Auth { kind: AuthKind::Failure, user: "u".into(), addr: "192.0.2.1".parse().unwrap() },
-    };
-    for _ in 0..50 {
-        p.submit(&stalled, auth.clone());
+    for id in 3001..3051 {
+        p.submit(&stalled, spam(id));
     }
     for id in 1..=2000 {
         p.submit(if id % 2 == 0 { &sa } else { &sb }, spam(id));
     }
+    // A reader lets the writer go on.
+    std::thread::spawn(move || {
+        let mut f = std::fs::File::open(fifo).unwrap();
+        let _ = std::io::copy(&mut f, &mut std::io::sink());
+    });
     assert!(rt.wait_processed(2050, Duration::from_secs(30)));
     let count = |path: &std::path::Path, parity: u64| {
         let ids: HashSet<u64> = ids(path).into_iter().collect();

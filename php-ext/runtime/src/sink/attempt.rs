@@ -1,8 +1,5 @@
 //! One write attempt of a sink: who makes it, and what it achieved.
 
-/// Lines a sink holds for a retry before it drops new ones (about 100 MB of lines at most).
-pub const MAX_PENDING_LINES: usize = 1_000_000;
-
 /// Who writes: the writer thread, or a request's thread at its end ([`crate::writer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -21,6 +18,9 @@ pub struct Outcome {
     pub failed_attempts: u64,
     /// Lines were left for the writer thread ([`Mode::Inline`] only).
     pub deferred: bool,
+    /// A sink is waiting for something that comes soon (a socket with room again, a connection
+    /// being made): the writer looks again after a short nap rather than the retry interval.
+    pub busy: bool,
 }
 
 impl Outcome {
@@ -29,6 +29,7 @@ impl Outcome {
         self.dropped += o.dropped;
         self.failed_attempts += o.failed_attempts;
         self.deferred |= o.deferred;
+        self.busy |= o.busy;
     }
 }
 

@@ -7,7 +7,8 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::attempt::{unix_now, Mode, Outcome, MAX_PENDING_LINES};
+use super::attempt::{unix_now, Mode, Outcome};
+use super::spool::MEMORY_BOUND;
 use crate::stats::SinkStats;
 
 /// Mode of a log file banlog creates: the web server writes, the adm group (fail2ban) reads.
@@ -38,7 +39,9 @@ impl FileSink {
 
     /// Appends one line, written by `line` straight into the buffer (no newline in it).
     pub fn push_with(&mut self, line: impl FnOnce(&mut Vec<u8>)) {
-        if self.lines >= MAX_PENDING_LINES {
+        // Bounded in bytes: a file that cannot be written (a missing directory, a full disk) holds
+        // at most this much; later lines are dropped and counted.
+        if self.buf.len() >= MEMORY_BOUND {
             self.stats.dropped += 1;
             self.new_dropped += 1;
             return;
@@ -53,7 +56,7 @@ impl FileSink {
     }
 
     pub fn stats(&self) -> SinkStats {
-        SinkStats { pending: self.lines as u64, ..self.stats.clone() }
+        SinkStats { pending: self.lines as u64, memory: self.buf.capacity() as u64, ..self.stats.clone() }
     }
 
     /// Writes the pending lines in one `write` call (more only if the kernel takes part of it).
@@ -185,6 +188,10 @@ impl FileSink {
             // All of it, as nearly always: no need to look for where lines end.
             let whole = std::mem::take(&mut self.lines);
             self.buf.clear();
+            if self.buf.capacity() > 4 * CHUNK {
+                // A backlog has been written: give its memory back.
+                self.buf = Vec::new();
+            }
             self.torn = false;
             return Ok(whole as u64);
         }

@@ -2,6 +2,7 @@
 
 mod attempt;
 pub mod file;
+pub mod spool;
 pub mod syslog;
 
 use std::collections::HashMap;
@@ -18,8 +19,9 @@ use crate::event::{Event, EventKind};
 use crate::settings::{Settings, SyslogTarget};
 use crate::stats::SinkStats;
 
-pub use self::attempt::{Mode, Outcome, MAX_PENDING_LINES};
+pub use self::attempt::{Mode, Outcome};
 pub use self::file::FileSink;
+pub use self::spool::{SpoolConfig, MEMORY_BOUND};
 pub use self::syslog::SyslogSink;
 
 /// All sinks of one writer, created on first use and kept open.
@@ -28,10 +30,12 @@ pub struct Sinks {
     hostname: String,
     /// The pid in syslog tags: the process that owns the writer.
     pid: u32,
-    files: Vec<FileSink>,
+    /// Slots, emptied when no settings use a sink any more ([`Sinks::retain`]).
+    files: Vec<Option<FileSink>>,
     file_index: HashMap<PathBuf, usize>,
-    syslogs: Vec<SyslogSink>,
+    syslogs: Vec<Option<SyslogSink>>,
     syslog_index: HashMap<SyslogTarget, usize>,
+    spool: Arc<SpoolConfig>,
     clock: ClockCache,
 }
 
@@ -78,7 +82,7 @@ impl ClockCache {
 }
 
 impl Sinks {
-    pub fn new(zone: LocalZone, hostname: String, pid: u32) -> Self {
+    pub fn new(zone: LocalZone, hostname: String, pid: u32, spool: Arc<SpoolConfig>) -> Self {
         let clock = ClockCache::new(&zone);
         Sinks {
             zone,
@@ -88,6 +92,7 @@ impl Sinks {
             file_index: HashMap::new(),
             syslogs: Vec::new(),
             syslog_index: HashMap::new(),
+            spool,
             clock,
         }
     }
@@ -108,31 +113,30 @@ impl Sinks {
         let pid = self.pid;
         match &ev.kind {
             &EventKind::Spam { comment_id, addr } => {
-                if let Some(i) = r.spam_file {
+                if let Some(f) = slot(&mut self.files, r.spam_file) {
                     let date = &self.clock.spam_time;
-                    self.files[i].push_with(|buf| {
+                    f.push_with(|buf| {
                         buf.extend_from_slice(date);
                         push_spam_tail(buf, comment_id, addr);
                     });
                 }
-                if let (Some(i), true) = (r.syslog, s.syslog_spam()) {
+                if let (Some(sink), true) = (slot(&mut self.syslogs, r.syslog), s.syslog_spam()) {
                     let facility = s.syslog_facility().code();
-                    self.syslogs[i]
-                        .push(facility, false, &t, &r.ident, pid, |buf| push_spam_message(buf, comment_id, addr));
+                    sink.push(facility, false, &t, &r.ident, pid, |buf| push_spam_message(buf, comment_id, addr));
                 }
             }
             EventKind::Auth { kind, user, addr } => {
                 let (kind, user, addr) = (*kind, user.as_str(), *addr);
-                if let Some(i) = r.auth_file {
+                if let Some(f) = slot(&mut self.files, r.auth_file) {
                     let hostname = &self.hostname;
-                    self.files[i].push_with(|buf| {
+                    f.push_with(|buf| {
                         push_auth_file_head(buf, &t, hostname, &r.ident, pid);
                         push_auth_message(buf, kind, user, addr)
                     });
                 }
-                if let Some(i) = r.syslog {
+                if let Some(sink) = slot(&mut self.syslogs, r.syslog) {
                     let facility = s.syslog_facility().code();
-                    self.syslogs[i].push(facility, !kind.is_failure(), &t, &r.ident, pid, |buf| {
+                    sink.push(facility, !kind.is_failure(), &t, &r.ident, pid, |buf| {
                         push_auth_message(buf, kind, user, addr)
                     });
                 }
@@ -144,18 +148,57 @@ impl Sinks {
         if let Some(&i) = self.file_index.get(path) {
             return i;
         }
-        self.files.push(FileSink::new(kind, path.to_path_buf()));
-        self.file_index.insert(path.to_path_buf(), self.files.len() - 1);
-        self.files.len() - 1
+        let i = place(&mut self.files, FileSink::new(kind, path.to_path_buf()));
+        self.file_index.insert(path.to_path_buf(), i);
+        i
     }
 
     fn syslog(&mut self, target: &SyslogTarget) -> usize {
         if let Some(&i) = self.syslog_index.get(target) {
             return i;
         }
-        self.syslogs.push(SyslogSink::new(target.clone(), self.hostname.clone()));
-        self.syslog_index.insert(target.clone(), self.syslogs.len() - 1);
-        self.syslogs.len() - 1
+        let sink = SyslogSink::new(target.clone(), self.hostname.clone(), Arc::clone(&self.spool));
+        let i = place(&mut self.syslogs, sink);
+        self.syslog_index.insert(target.clone(), i);
+        i
+    }
+
+    /// Closes the sinks that none of `routes` uses any more (settings changed back, a syslog
+    /// target given up). A syslog sink's unsent lines go to its spool, for whoever uses the target
+    /// next; a file sink with lines still pending stays until they are written. Returns the lines
+    /// that could not be kept.
+    pub fn retain<'a>(&mut self, routes: impl Iterator<Item = &'a Route>) -> u64 {
+        let (mut files, mut syslogs) = (vec![false; self.files.len()], vec![false; self.syslogs.len()]);
+        for r in routes {
+            for i in [r.spam_file, r.auth_file].into_iter().flatten() {
+                files[i] = true;
+            }
+            if let Some(i) = r.syslog {
+                syslogs[i] = true;
+            }
+        }
+        for (i, used) in files.into_iter().enumerate() {
+            if !used && self.files[i].as_ref().is_some_and(|f| f.pending() == 0) {
+                self.files[i] = None;
+                self.file_index.retain(|_, v| *v != i);
+            }
+        }
+        let mut lost = 0;
+        for (i, used) in syslogs.into_iter().enumerate() {
+            if let (false, Some(s)) = (used, self.syslogs[i].as_mut()) {
+                lost += s.persist();
+                self.syslogs[i] = None;
+                self.syslog_index.retain(|_, v| *v != i);
+            }
+        }
+        lost
+    }
+
+    /// At the process's end: keeps the syslog sinks' unsent lines in their spools. Returns the
+    /// lines lost (those of files that could not be written, and any the spool refused).
+    pub fn persist(&mut self) -> u64 {
+        let files: u64 = self.files.iter().flatten().map(|f| f.pending() as u64).sum();
+        files + self.syslogs.iter_mut().flatten().map(SyslogSink::persist).sum::<u64>()
     }
 
     /// Tries to write everything pending in every sink; a sink that failed is tried again only
@@ -163,10 +206,10 @@ impl Sinks {
     pub fn write_pending(&mut self, retry: Duration, mode: Mode) -> Outcome {
         let now = Instant::now();
         let mut out = Outcome::default();
-        for f in &mut self.files {
+        for f in self.files.iter_mut().flatten() {
             out.add(f.write_pending(now, retry, mode));
         }
-        for s in &mut self.syslogs {
+        for s in self.syslogs.iter_mut().flatten() {
             out.add(s.write_pending(now, retry, mode));
         }
         out
@@ -174,14 +217,33 @@ impl Sinks {
 
     /// Lines still waiting in any sink.
     pub fn pending(&self) -> u64 {
-        self.files.iter().map(|f| f.pending() as u64).sum::<u64>()
-            + self.syslogs.iter().map(|s| s.pending() as u64).sum::<u64>()
+        self.files.iter().flatten().map(|f| f.pending() as u64).sum::<u64>()
+            + self.syslogs.iter().flatten().map(|s| s.pending() as u64).sum::<u64>()
     }
 
     pub fn stats(&self) -> Vec<SinkStats> {
-        let mut v: Vec<SinkStats> = self.files.iter().map(|f| f.stats()).collect();
-        v.extend(self.syslogs.iter().map(|s| s.stats()));
+        let mut v: Vec<SinkStats> = self.files.iter().flatten().map(FileSink::stats).collect();
+        v.extend(self.syslogs.iter().flatten().map(SyslogSink::stats));
         v.sort_by(|a, b| (a.kind, &a.target).cmp(&(b.kind, &b.target)));
         v
+    }
+}
+
+/// The sink in slot `i` of a route (routes only name sinks that [`Sinks::retain`] kept).
+fn slot<T>(v: &mut [Option<T>], i: Option<usize>) -> Option<&mut T> {
+    v.get_mut(i?)?.as_mut()
+}
+
+/// Puts a sink in the first free slot.
+fn place<T>(v: &mut Vec<Option<T>>, sink: T) -> usize {
+    match v.iter().position(Option::is_none) {
+        Some(i) => {
+            v[i] = Some(sink);
+            i
+        }
+        None => {
+            v.push(Some(sink));
+            v.len() - 1
+        }
     }
 }

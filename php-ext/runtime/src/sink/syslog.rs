@@ -1,52 +1,89 @@
-//! A syslog daemon or collector, reached with the `syslog` crate; reconnected after the daemon
-//! restarts, with what arrives meanwhile kept (bounded) and sent later.
+//! A syslog daemon or collector. Nothing here blocks the writer: the name is resolved and the
+//! connection made on a short-lived thread with timeouts, and the socket is non-blocking, so a
+//! dead or stalled target delays neither the other sinks nor a request. What it cannot take waits
+//! in the sink's [`Backlog`] (bounded memory, then a spool file) and is sent, in order, once it can.
 
-use std::collections::VecDeque;
-use std::io::{self, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io::{self, IoSlice, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use banlog_core::clock::LocalTime;
 use banlog_core::line::push_syslog_head;
-use syslog::{LogFormat, Logger, LoggerBackend, Severity};
 
-use super::attempt::{unix_now, Mode, Outcome, MAX_PENDING_LINES};
+use super::attempt::{unix_now, Mode, Outcome};
+use super::spool::{Backlog, SpoolConfig};
 use crate::settings::SyslogTarget;
 use crate::stats::SinkStats;
 
-/// A blocked daemon must not stall the writer for ever.
-const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for a TCP connection (a listener whose backlog is full, a black-holed address).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for name resolution and connection together, after which the attempt counts as
+/// failed (its thread may run on until `getaddrinfo` gives up; its result is then ignored).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connection threads a process runs at most at once (one per sink, plus ones given up on): a
+/// resolver that never answers cannot make threads pile up.
+const MAX_CONNECTING: usize = 4;
+static CONNECTING: AtomicUsize = AtomicUsize::new(0);
 
-/// Sends frames formatted at push time (RFC 3164, as glibc's `syslog()` sends them locally;
-/// remote collectors also get our host name). TCP and unix stream sockets get a newline to end
-/// each message (non-transparent framing). One write per message: one datagram, or one whole
-/// frame on a stream.
-#[derive(Debug, Clone)]
-struct Framing {
-    newline: bool,
+/// syslog severities (RFC 5424).
+const LOG_NOTICE: u8 = 5;
+const LOG_INFO: u8 = 6;
+
+/// A connected socket, non-blocking. Frames are formatted at push time (RFC 3164, as glibc's
+/// `syslog()` sends them locally; remote collectors also get our host name). Stream sockets get a
+/// newline after each message (non-transparent framing); a datagram is one message.
+enum Link {
+    Datagram(UnixDatagram),
+    UnixStream(UnixStream),
+    Udp(UdpSocket),
+    Tcp(TcpStream),
 }
 
-impl LogFormat<&[u8]> for Framing {
-    fn format<W: Write>(&self, w: &mut W, _severity: Severity, frame: &[u8]) -> syslog::Result<()> {
-        if self.newline {
-            let mut framed = Vec::with_capacity(frame.len() + 1);
-            framed.extend_from_slice(frame);
-            framed.push(b'\n');
-            w.write_all(&framed).map_err(syslog::Error::Write)?;
-        } else {
-            w.write_all(frame).map_err(syslog::Error::Write)?;
+impl Link {
+    /// Sends `frame` from byte `off` (counting the newline that ends it on a stream). Returns the
+    /// new offset; `frame.len() + 1` (or any, for a datagram) means it is all sent.
+    fn send(&mut self, frame: &[u8], off: usize) -> io::Result<usize> {
+        let stream = |w: &mut dyn Write| -> io::Result<usize> {
+            let n = if off < frame.len() {
+                w.write_vectored(&[IoSlice::new(&frame[off..]), IoSlice::new(b"\n")])?
+            } else {
+                w.write(b"\n")?
+            };
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            Ok(off + n)
+        };
+        match self {
+            Link::Datagram(s) => s.send(frame).map(|_| frame.len() + 1),
+            Link::Udp(s) => s.send(frame).map(|_| frame.len() + 1),
+            Link::UnixStream(s) => stream(s),
+            Link::Tcp(s) => stream(s),
         }
-        w.flush().map_err(syslog::Error::Write)
     }
+}
+
+/// Where the connection stands.
+enum Conn {
+    None,
+    /// A thread resolves and connects; its answer comes through the channel.
+    Connecting(Receiver<io::Result<Link>>, Instant),
+    Ready(Link),
 }
 
 pub struct SyslogSink {
     target: SyslogTarget,
     /// Our host name in each message, for remote collectors only (a local daemon adds its own).
     hostname: Option<String>,
-    conn: Option<Logger<LoggerBackend, Framing>>,
+    conn: Conn,
     /// Whole messages, formatted when their event was routed (time stamp of the hook call).
-    queue: VecDeque<Vec<u8>>,
+    backlog: Backlog,
+    /// Bytes of the oldest message already sent (a stream took part of it).
+    sent_off: usize,
     new_dropped: u64,
     /// After a failure, no new attempt before this moment.
     retry_at: Option<Instant>,
@@ -54,13 +91,15 @@ pub struct SyslogSink {
 }
 
 impl SyslogSink {
-    pub fn new(target: SyslogTarget, hostname: String) -> Self {
-        let stats = SinkStats { kind: "syslog", target: target.to_string(), ..Default::default() };
+    pub fn new(target: SyslogTarget, hostname: String, spool: Arc<SpoolConfig>) -> Self {
+        let name = target.to_string();
+        let stats = SinkStats { kind: "syslog", target: name.clone(), ..Default::default() };
         let hostname = match target {
             SyslogTarget::Unix(_) => None,
             SyslogTarget::Udp(_) | SyslogTarget::Tcp(_) => Some(hostname),
         };
-        SyslogSink { target, hostname, conn: None, queue: VecDeque::new(), new_dropped: 0, retry_at: None, stats }
+        let backlog = Backlog::new(spool, "syslog", &name);
+        SyslogSink { target, hostname, conn: Conn::None, backlog, sent_off: 0, new_dropped: 0, retry_at: None, stats }
     }
 
     /// Queues one message: `facility` as its code, `info` for a success (failures are notices,
@@ -74,85 +113,179 @@ impl SyslogSink {
         pid: u32,
         message: impl FnOnce(&mut Vec<u8>),
     ) {
-        if self.queue.len() >= MAX_PENDING_LINES {
-            self.stats.dropped += 1;
-            self.new_dropped += 1;
-            return;
-        }
-        let severity = if info { Severity::LOG_INFO } else { Severity::LOG_NOTICE };
-        let pri = (facility << 3) | severity as u8;
+        let severity = if info { LOG_INFO } else { LOG_NOTICE };
+        let pri = (facility << 3) | severity;
         let mut frame = Vec::with_capacity(128);
         push_syslog_head(&mut frame, pri, t, self.hostname.as_deref(), ident, pid);
         message(&mut frame);
-        self.queue.push_back(frame);
+        let dropped = self.backlog.counts.dropped;
+        self.backlog.push(frame);
+        let lost = self.backlog.counts.dropped - dropped;
+        if lost > 0 {
+            self.stats.dropped += lost;
+            self.new_dropped += lost;
+            self.note_spool_error();
+        }
     }
 
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        self.backlog.len()
+    }
+
+    /// Whether the target is known to be unreachable right now (a request need not wait for it).
+    pub fn is_down(&self) -> bool {
+        !matches!(self.conn, Conn::Ready(_))
     }
 
     pub fn stats(&self) -> SinkStats {
-        SinkStats { pending: self.queue.len() as u64, ..self.stats.clone() }
+        let c = self.backlog.counts;
+        SinkStats {
+            pending: self.backlog.len() as u64,
+            spooled: c.spooled,
+            replayed: c.replayed,
+            memory: self.backlog.memory() as u64,
+            ..self.stats.clone()
+        }
     }
 
-    /// Sends what is queued; after a failure, waits for `retry` before it tries again. In
-    /// [`Mode::Inline`], sends only over a connection already made, and leaves what it cannot
-    /// send to the writer thread.
+    /// Keeps what is unsent in the spool for a later process (or this one, when the target is used
+    /// again) and closes the connection. Returns the lines that could not be kept.
+    pub fn persist(&mut self) -> u64 {
+        // A stream took part of the oldest message: the rest of it can only go over this
+        // connection, and the whole message would come twice after a replay. Finish it if the
+        // socket takes it now, else it is resent whole (a collector sees a torn line then).
+        if self.sent_off > 0 {
+            if let (Conn::Ready(link), Some(frame)) = (&mut self.conn, self.backlog.front()) {
+                if let Ok(off) = link.send(frame, self.sent_off) {
+                    if off > frame.len() {
+                        self.backlog.pop_front();
+                    }
+                }
+            }
+            self.sent_off = 0;
+        }
+        self.conn = Conn::None;
+        let lost = self.backlog.persist();
+        self.stats.dropped += lost;
+        self.note_spool_error();
+        lost
+    }
+
+    fn note_spool_error(&mut self) {
+        if let Some(e) = self.backlog.error.take() {
+            self.stats.errors += 1;
+            self.stats.last_error = Some(e);
+            self.stats.last_error_at = Some(unix_now());
+        }
+    }
+
+    /// Sends what is queued, as far as the socket takes it without waiting; after a failure,
+    /// waits for `retry` before it tries again. In [`Mode::Inline`], sends only over a connection
+    /// already made, and leaves the rest to the writer thread, which also makes connections.
     pub fn write_pending(&mut self, now: Instant, retry: Duration, mode: Mode) -> Outcome {
         let mut out = Outcome { dropped: std::mem::take(&mut self.new_dropped), ..Default::default() };
-        if self.queue.is_empty() || self.retry_at.is_some_and(|t| now < t) {
+        if self.backlog.is_empty() || self.retry_at.is_some_and(|t| now < t) {
             return out;
         }
-        if mode == Mode::Inline {
-            while let (Some(rec), Some(conn)) = (self.queue.front(), self.conn.as_mut()) {
-                match conn.formatter.format(&mut conn.backend, Severity::LOG_NOTICE, &rec[..]) {
-                    Ok(()) => {
-                        self.queue.pop_front();
+        if mode == Mode::Writer {
+            self.retry_at = None;
+            self.poll_connect(now, retry, &mut out);
+        }
+        let mut failure = None;
+        {
+            let Conn::Ready(link) = &mut self.conn else {
+                out.deferred = mode == Mode::Inline;
+                return out;
+            };
+            while let Some(frame) = self.backlog.front() {
+                match link.send(frame, self.sent_off) {
+                    Ok(off) if off > frame.len() => {
+                        self.backlog.pop_front();
+                        self.sent_off = 0;
                         out.written += 1;
                     }
-                    // Maybe the daemon restarted: the writer thread reconnects.
-                    Err(_) => self.conn = None,
-                }
-            }
-            out.deferred = !self.queue.is_empty();
-            self.stats.written += out.written;
-            return out;
-        }
-        self.retry_at = None;
-        // A connection that worked before may be stale (the daemon restarted): one fresh
-        // connection is tried at once before the records wait for the next retry.
-        let mut fresh_tried = false;
-        while let Some(rec) = self.queue.front() {
-            if self.conn.is_none() {
-                fresh_tried = true;
-                match self.connect() {
-                    Ok(c) => self.conn = Some(c),
+                    Ok(off) => self.sent_off = off,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // The daemon is slow, or a collector does not read: try again soon.
+                        out.busy = true;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
-                        self.fail(&mut out, format!("cannot connect to syslog at {}: {e}", self.target));
-                        self.retry_at = Some(now + retry);
-                        break;
-                    }
-                }
-            }
-            let conn = self.conn.as_mut().expect("connected above");
-            let sent = conn.formatter.format(&mut conn.backend, Severity::LOG_NOTICE, &rec[..]);
-            match sent {
-                Ok(()) => {
-                    self.queue.pop_front();
-                    out.written += 1;
-                }
-                Err(e) => {
-                    self.conn = None;
-                    if fresh_tried {
-                        self.fail(&mut out, format!("cannot send to syslog at {}: {e}", self.target));
-                        self.retry_at = Some(now + retry);
+                        failure = Some(e);
                         break;
                     }
                 }
             }
         }
+        if let Some(e) = failure {
+            // Maybe the daemon restarted. A message cut short on a stream is resent whole on the
+            // next connection (the collector saw its first part without an end).
+            self.conn = Conn::None;
+            self.sent_off = 0;
+            if mode == Mode::Writer {
+                self.fail(&mut out, format!("cannot send to syslog at {}: {e}", self.target));
+                // One fresh connection at once: a daemon that restarted is back already.
+                self.start_connect();
+                self.retry_at = Some(now + retry.min(Duration::from_millis(20)));
+                out.busy = true;
+            }
+        }
+        self.note_spool_error();
+        out.deferred |= mode == Mode::Inline && !self.backlog.is_empty();
         self.stats.written += out.written;
         out
+    }
+
+    /// Starts a connection when there is none, and picks up the one a thread has made.
+    fn poll_connect(&mut self, now: Instant, retry: Duration, out: &mut Outcome) {
+        if matches!(self.conn, Conn::None) {
+            self.start_connect();
+        }
+        let Conn::Connecting(rx, since) = &self.conn else { return };
+        let result = match rx.try_recv() {
+            Ok(r) => r,
+            Err(TryRecvError::Empty) if now.duration_since(*since) < ATTEMPT_TIMEOUT => {
+                // Not known yet: look again soon, without waiting here.
+                out.busy = true;
+                self.retry_at = Some(now + Duration::from_millis(20).min(retry));
+                return;
+            }
+            Err(TryRecvError::Empty) => Err(io::Error::new(io::ErrorKind::TimedOut, "no answer within 5 s")),
+            Err(TryRecvError::Disconnected) => Err(io::Error::other("the connecting thread ended")),
+        };
+        match result {
+            Ok(link) => self.conn = Conn::Ready(link),
+            Err(e) => {
+                self.conn = Conn::None;
+                self.fail(out, format!("cannot connect to syslog at {}: {e}", self.target));
+                self.retry_at = Some(now + retry);
+            }
+        }
+    }
+
+    fn start_connect(&mut self) {
+        if CONNECTING.fetch_add(1, SeqCst) >= MAX_CONNECTING {
+            CONNECTING.fetch_sub(1, SeqCst);
+            let (_, rx) = sync_channel(1);
+            // Counts as a failed attempt (the sender is gone), retried later.
+            self.conn = Conn::Connecting(rx, Instant::now());
+            return;
+        }
+        let (tx, rx) = sync_channel(1);
+        let target = self.target.clone();
+        let waker = std::thread::current();
+        let spawned = std::thread::Builder::new().name("banlog-connect".into()).spawn(move || {
+            let r = connect(&target);
+            CONNECTING.fetch_sub(1, SeqCst);
+            let _ = tx.send(r);
+            // The writer looks at once rather than at its next round.
+            waker.unpark();
+        });
+        if spawned.is_err() {
+            CONNECTING.fetch_sub(1, SeqCst);
+        }
+        self.conn = Conn::Connecting(rx, Instant::now());
     }
 
     fn fail(&mut self, out: &mut Outcome, msg: String) {
@@ -161,46 +294,57 @@ impl SyslogSink {
         self.stats.last_error = Some(msg);
         self.stats.last_error_at = Some(unix_now());
     }
+}
 
-    fn connect(&self) -> io::Result<Logger<LoggerBackend, Framing>> {
-        let logger = match &self.target {
-            SyslogTarget::Unix(path) => {
-                let mut l = syslog::unix_custom(Framing { newline: false }, path).map_err(to_io)?;
-                if let LoggerBackend::UnixStream(_) = l.backend {
-                    // A stream socket (journald-less setups): frame with a newline as well.
-                    l.formatter.newline = true;
-                }
-                l
-            }
-            SyslogTarget::Udp(addr) => {
-                let server = resolve(addr)?;
-                let local = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-                syslog::udp(Framing { newline: false }, local, server).map_err(to_io)?
-            }
-            SyslogTarget::Tcp(addr) => {
-                let server = resolve(addr)?;
-                syslog::tcp(Framing { newline: true }, server).map_err(to_io)?
-            }
-        };
-        match &logger.backend {
-            LoggerBackend::Unix(s) => s.set_write_timeout(Some(SEND_TIMEOUT))?,
-            LoggerBackend::UnixStream(s) => s.get_ref().set_write_timeout(Some(SEND_TIMEOUT))?,
-            LoggerBackend::Tcp(s) => s.get_ref().set_write_timeout(Some(SEND_TIMEOUT))?,
-            LoggerBackend::Udp(..) => {}
+/// Resolves and connects (on a connecting thread: both may take seconds), then makes the socket
+/// non-blocking for the writer.
+fn connect(target: &SyslogTarget) -> io::Result<Link> {
+    let link = match target {
+        SyslogTarget::Unix(path) => match UnixDatagram::unbound().and_then(|s| s.connect(path).map(|()| s)) {
+            Ok(s) => Link::Datagram(s),
+            // A stream socket (journald-less setups).
+            Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => Link::UnixStream(UnixStream::connect(path)?),
+            Err(e) => return Err(e),
+        },
+        SyslogTarget::Udp(addr) => {
+            let server = resolve(addr)?.remove(0);
+            let local = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let s = UdpSocket::bind(local)?;
+            s.connect(server)?;
+            Link::Udp(s)
         }
-        Ok(logger)
+        SyslogTarget::Tcp(addr) => {
+            let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{addr} has no address"));
+            let mut found = None;
+            for server in resolve(addr)? {
+                match TcpStream::connect_timeout(&server, CONNECT_TIMEOUT) {
+                    Ok(s) => {
+                        found = Some(s);
+                        break;
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            let s = found.ok_or(last)?;
+            let _ = s.set_nodelay(true);
+            Link::Tcp(s)
+        }
+    };
+    match &link {
+        Link::Datagram(s) => s.set_nonblocking(true)?,
+        Link::UnixStream(s) => s.set_nonblocking(true)?,
+        Link::Udp(s) => s.set_nonblocking(true)?,
+        Link::Tcp(s) => s.set_nonblocking(true)?,
     }
+    Ok(link)
 }
 
-fn resolve(addr: &str) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{addr} has no address")))
-}
-
-fn to_io(e: syslog::Error) -> io::Error {
-    match e {
-        syslog::Error::Io(e) | syslog::Error::Write(e) => e,
-        syslog::Error::Initialization(e) => io::Error::other(e.to_string()),
+/// The target's addresses (blocking `getaddrinfo`, honouring /etc/hosts and nsswitch as the rest
+/// of the system does).
+fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
+    let v: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if v.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{addr} has no address")));
     }
+    Ok(v)
 }
