@@ -1,8 +1,10 @@
-"""A full queue in front of a stalled sink: a tiny banlog.queue_capacity and a syslog target that is a
-unix datagram socket nobody reads (its receive queue already full), so the writer thread blocks in
-send(). Callers wait at most banlog.queue_full_wait_ms per event, no event is lost once a reader starts
-reading (the overflow list holds them: far fewer than its bound of 1,000,000), and banlog_stats() counts it. (tests/ext fills the queue with a fast file sink.)"""
-import socket
+"""A full queue in front of a stalled sink: a tiny banlog.queue_capacity and an auth_log that is a FIFO
+nobody reads, so the writer thread blocks in open() (a syslog target no longer can stall it: its
+sockets never block, see test_dead_sink.py). Callers wait at most banlog.queue_full_wait_ms per
+event, no event is lost once a reader starts reading (the overflow list holds them: far fewer than
+its bound of 1,000,000), and banlog_stats() counts it. (tests/ext fills the queue with a fast file
+sink.)"""
+import os
 import subprocess
 import threading
 import time
@@ -16,8 +18,8 @@ CAPACITY = 4
 FULL_WAIT_MS = 50  # the default of banlog.queue_full_wait_ms
 
 WRITER = r'''
-[$sock, $ctl, $n] = array_slice($argv, 1);
-banlog_configure(["syslog" => true, "syslog_target" => $sock, "ident_host" => "example.com"]);
+[$fifo, $ctl, $n] = array_slice($argv, 1);
+banlog_configure(["syslog" => false, "auth_log" => $fifo, "ident_host" => "example.com"]);
 $lat = [];
 for ($i = 1; $i <= $n; $i++) {
     $t = microtime(true);
@@ -38,20 +40,8 @@ echo json_encode(["max_ms" => end($lat), "median_ms" => $lat[intdiv(count($lat),
 
 
 def test_stalled_sink_full_queue_bounded_wait_nothing_lost(tmp_path, figures):
-    path = str(tmp_path / "stalled.sock")
-    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    rx.bind(path)
-    # Fill its receive queue, as a daemon that stopped reading would have it.
-    tx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    tx.setblocking(False)
-    stuffed = 0
-    try:
-        while True:
-            tx.sendto(b"<13>stuffing", path)
-            stuffed += 1
-    except BlockingIOError:
-        pass
-    tx.close()
+    path = str(tmp_path / "stalled.log")
+    os.mkfifo(path)
     ctl = tmp_path / "ctl"
     ctl.mkdir()
     proc = popen_php(WRITER, args=[path, ctl, N], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -60,12 +50,9 @@ def test_stalled_sink_full_queue_bounded_wait_nothing_lost(tmp_path, figures):
     done = threading.Event()
 
     def reader():
-        rx.settimeout(0.5)
-        while not done.is_set():
-            try:
-                got.append(rx.recv(65536))
-            except socket.timeout:
-                pass
+        # Opening the FIFO lets the writer's open() return; lines arrive until the PHP process ends.
+        with open(path, "rb") as f:
+            got.extend(f)
 
     t = threading.Thread(target=reader)
     try:
@@ -78,16 +65,15 @@ def test_stalled_sink_full_queue_bounded_wait_nothing_lost(tmp_path, figures):
         out, err = proc.communicate(timeout=60)
     finally:
         done.set()
-        if t.is_alive():
-            t.join()
         stop_process(proc)
-        rx.close()
+        if t.is_alive():
+            t.join(10)
     assert proc.returncode == 0 and err == b"", (proc.returncode, out, err)
     rep = parse_json_tail(out)
     ours = [d.decode() for d in got if b"stalled" in d]
-    names = [d.split("Authentication failure for ", 1)[1] for d in ours]
-    figures(events_sent=N, datagrams_received=len(ours), lost=N - len(set(names)), queue_capacity=CAPACITY,
-            stuffed_datagrams=stuffed, queue_full=rep["queue_full"], overflowed=rep["overflowed"],
+    names = [d.split("Authentication failure for ", 1)[1].rstrip("\n") for d in ours]
+    figures(events_sent=N, lines_received=len(ours), lost=N - len(set(names)), queue_capacity=CAPACITY,
+            queue_full=rep["queue_full"], overflowed=rep["overflowed"],
             max_call_ms=round(rep["max_ms"], 1), median_call_ms=round(rep["median_ms"], 1),
             written_while_stalled=rep["written_during"],
             all_arrived_s_after_reader=None if arrived is None else round(arrived, 2))
