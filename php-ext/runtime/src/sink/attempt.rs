@@ -16,7 +16,8 @@ pub struct Outcome {
     pub written: u64,
     pub dropped: u64,
     pub failed_attempts: u64,
-    /// Lines were left for the writer thread ([`Mode::Inline`] only).
+    /// Lines were left for the writer thread ([`Mode::Inline`]), or wait for a connection being
+    /// made (the writer thread holds their events a moment: see the syslog sink).
     pub deferred: bool,
     /// A sink is waiting for something that comes soon (a socket with room again, a connection
     /// being made): the writer looks again after a short nap rather than the retry interval.

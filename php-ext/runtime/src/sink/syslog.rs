@@ -2,6 +2,11 @@
 //! connection made on a short-lived thread with timeouts, and the socket is non-blocking, so a
 //! dead or stalled target delays neither the other sinks nor a request. What it cannot take waits
 //! in the sink's [`Backlog`] (bounded memory, then a spool file) and is sent, in order, once it can.
+//!
+//! Resolution runs on a thread rather than through a resolver crate: the system's `getaddrinfo`
+//! reads `/etc/hosts`, nsswitch and resolv.conf as every other program on the host does (a
+//! pure-Rust resolver would not, and brings an async runtime along); a thread costs some 50 µs,
+//! only when a connection is (re)made, and the writer never waits for it.
 
 use std::io::{self, IoSlice, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
@@ -27,6 +32,10 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connection threads a process runs at most at once (one per sink, plus ones given up on): a
 /// resolver that never answers cannot make threads pile up.
 const MAX_CONNECTING: usize = 4;
+/// How long the writer holds a request's events while a connection is being made to a target not
+/// known to be down (a local daemon answers in well under a millisecond): their lines are then
+/// sent before the request ends. Past it, the target counts as down and nobody waits for it.
+const CONNECT_PATIENCE: Duration = Duration::from_millis(200);
 static CONNECTING: AtomicUsize = AtomicUsize::new(0);
 
 /// syslog severities (RFC 5424).
@@ -87,6 +96,9 @@ pub struct SyslogSink {
     new_dropped: u64,
     /// After a failure, no new attempt before this moment.
     retry_at: Option<Instant>,
+    /// Known to be down: the last connection attempt failed (or took longer than
+    /// [`CONNECT_PATIENCE`]) and none has worked since. Requests do not wait for such a sink.
+    down: bool,
     stats: SinkStats,
 }
 
@@ -99,7 +111,17 @@ impl SyslogSink {
             SyslogTarget::Udp(_) | SyslogTarget::Tcp(_) => Some(hostname),
         };
         let backlog = Backlog::new(spool, "syslog", &name);
-        SyslogSink { target, hostname, conn: Conn::None, backlog, sent_off: 0, new_dropped: 0, retry_at: None, stats }
+        SyslogSink {
+            target,
+            hostname,
+            conn: Conn::None,
+            backlog,
+            sent_off: 0,
+            new_dropped: 0,
+            retry_at: None,
+            down: false,
+            stats,
+        }
     }
 
     /// Queues one message: `facility` as its code, `info` for a success (failures are notices,
@@ -130,11 +152,6 @@ impl SyslogSink {
 
     pub fn pending(&self) -> usize {
         self.backlog.len()
-    }
-
-    /// Whether the target is known to be unreachable right now (a request need not wait for it).
-    pub fn is_down(&self) -> bool {
-        !matches!(self.conn, Conn::Ready(_))
     }
 
     pub fn stats(&self) -> SinkStats {
@@ -193,9 +210,20 @@ impl SyslogSink {
         }
         let mut failure = None;
         {
-            let Conn::Ready(link) = &mut self.conn else {
-                out.deferred = mode == Mode::Inline;
-                return out;
+            let link = match &mut self.conn {
+                Conn::Ready(link) => link,
+                Conn::Connecting(_, since) if mode == Mode::Writer => {
+                    // A target not known to be down gets a moment to answer before the
+                    // request's lines are left waiting.
+                    let patient = now.duration_since(*since) < CONNECT_PATIENCE;
+                    self.down |= !patient;
+                    out.deferred = patient && !self.down;
+                    return out;
+                }
+                _ => {
+                    out.deferred = mode == Mode::Inline;
+                    return out;
+                }
             };
             while let Some(frame) = self.backlog.front() {
                 match link.send(frame, self.sent_off) {
@@ -246,18 +274,22 @@ impl SyslogSink {
         let result = match rx.try_recv() {
             Ok(r) => r,
             Err(TryRecvError::Empty) if now.duration_since(*since) < ATTEMPT_TIMEOUT => {
-                // Not known yet: look again soon, without waiting here.
+                // Not known yet: look again soon (the thread also wakes the writer), without
+                // waiting here.
                 out.busy = true;
-                self.retry_at = Some(now + Duration::from_millis(20).min(retry));
                 return;
             }
             Err(TryRecvError::Empty) => Err(io::Error::new(io::ErrorKind::TimedOut, "no answer within 5 s")),
             Err(TryRecvError::Disconnected) => Err(io::Error::other("the connecting thread ended")),
         };
         match result {
-            Ok(link) => self.conn = Conn::Ready(link),
+            Ok(link) => {
+                self.conn = Conn::Ready(link);
+                self.down = false;
+            }
             Err(e) => {
                 self.conn = Conn::None;
+                self.down = true;
                 self.fail(out, format!("cannot connect to syslog at {}: {e}", self.target));
                 self.retry_at = Some(now + retry);
             }
