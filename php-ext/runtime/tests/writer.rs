@@ -222,7 +222,7 @@ fn a_full_queue_overflows_with_the_right_settings() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("stalled.log");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    let stalled = settings(|s| s.spam_log = Some(fifo.clone()));
+    let stalled = settings(&fifo);
     let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
     let sa = settings(&a);
     let sb = settings(&b);
