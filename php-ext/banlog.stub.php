@@ -65,7 +65,9 @@ function banlog_flush(int $timeout_ms = 1000): bool {}
  * Counters and state: 'version', 'pid', 'writer_running', 'accepted', 'processed', 'written',
  * 'retried', 'dropped', 'queue_full', 'overflowed', 'pending', 'queue_depth', 'queue_capacity',
  * 'time_zone', 'settings' (in force now) and 'sinks' (a list of arrays with 'name', 'kind',
- * 'target', 'written', 'errors', 'pending', 'dropped', 'last_error', 'last_error_at').
+ * 'target', 'written', 'errors', 'pending', 'dropped', 'spooled' and 'replayed' (lines that went to
+ * the sink's spool file and came back from it), 'memory' (bytes of lines it holds), 'last_error',
+ * 'last_error_at').
  *
  * @return array<string, mixed>
  */
