@@ -82,7 +82,9 @@ impl Writer {
             let queued = d.rx.as_ref().map_or(0, Receiver::len);
             if let Some(deadline) = stop_at {
                 let drained = queued == 0 && self.overflow.is_empty();
-                if drained && (pending == 0 || Instant::now() >= deadline) {
+                // Lines for a target known to be down are kept in its spool for the next process:
+                // waiting out the deadline would only delay the end of this one.
+                if drained && (pending == 0 || Instant::now() >= deadline || d.sinks.only_spoolable_pending()) {
                     let w = &self.state.counters.writer;
                     // Unsent syslog lines wait in their spool for the next process; what cannot
                     // be kept is counted as dropped.

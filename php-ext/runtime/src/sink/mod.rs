@@ -201,6 +201,13 @@ impl Sinks {
         files + self.syslogs.iter_mut().flatten().map(SyslogSink::persist).sum::<u64>()
     }
 
+    /// Whether every line still pending waits for a syslog target known to be down: at the
+    /// process's end they go to the spool at once instead of after the stop's whole wait.
+    pub fn only_spoolable_pending(&self) -> bool {
+        self.files.iter().flatten().all(|f| f.pending() == 0)
+            && self.syslogs.iter().flatten().all(|s| s.pending() == 0 || s.is_down())
+    }
+
     /// Tries to write everything pending in every sink; a sink that failed is tried again only
     /// once `retry` has passed.
     pub fn write_pending(&mut self, retry: Duration, mode: Mode) -> Outcome {

@@ -154,6 +154,11 @@ impl SyslogSink {
         self.backlog.len()
     }
 
+    /// Whether the target is known to be down (see `down`).
+    pub fn is_down(&self) -> bool {
+        self.down
+    }
+
     pub fn stats(&self) -> SinkStats {
         let c = self.backlog.counts;
         SinkStats {
