@@ -78,6 +78,14 @@ impl Writer {
         loop {
             let mut d = self.sinks.lock();
             let Step { taken, busy, .. } = self.step(&mut d, Mode::Writer);
+            if std::mem::take(&mut d.retain_due) {
+                // After the step has published its progress: closing a sink may write its spool,
+                // and no request waits for that.
+                let Drain { sinks, routes, .. } = &mut *d;
+                let lost = catch_unwind(AssertUnwindSafe(|| sinks.retain(routes.iter().map(|(_, r)| r)))).unwrap_or(0);
+                Counters::add(&self.state.counters.writer.dropped, lost);
+                *self.state.board.0.lock() = sinks.stats();
+            }
             let (pending, stop_at) = (d.sinks.pending(), d.stop_at);
             let queued = d.rx.as_ref().map_or(0, Receiver::len);
             if let Some(deadline) = stop_at {
@@ -189,20 +197,15 @@ impl Writer {
                     events += 1;
                 }
             }
-            let out = sinks.write_pending(self.retry, mode);
-            let mut lost = 0;
-            if mode == Mode::Writer && std::mem::take(retain_due) {
-                lost = sinks.retain(routes.iter().map(|(_, r)| r));
-            }
-            (out, lost)
+            sinks.write_pending(self.retry, mode)
         }));
         let w = &self.state.counters.writer;
         let (mut deferred, mut busy) = (false, false);
         // After a panic the batch's events are counted all the same (below), so no caller waits
         // for them.
-        if let Ok((out, lost)) = step {
+        if let Ok(out) = step {
             Counters::add(&w.written, out.written);
-            Counters::add(&w.dropped, out.dropped + lost);
+            Counters::add(&w.dropped, out.dropped);
             Counters::add(&w.retried, out.failed_attempts);
             deferred = out.deferred;
             busy = out.busy;
