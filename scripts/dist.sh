@@ -63,6 +63,7 @@ done
 for f in $(cd "$root/filters" && find webserver -type f | sort); do
   install -D -m 0644 "$root/filters/$f" "$t/usr/share/banlog/$f"
 done
+install -D -m 0644 "$root/packaging/logrotate/banlog" "$t/usr/share/banlog/logrotate/banlog"
 install -D -m 0644 "$root/README.md" "$t/usr/share/doc/banlog/README.md"
 deb banlog "$t/usr/bin/banlog"
 

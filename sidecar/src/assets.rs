@@ -44,7 +44,13 @@ pub struct Settings {
     pub auth_log: Option<String>,
     /// Jails written with `enabled = true`.
     pub enable: Vec<String>,
+    /// The auth jails read the systemd journal (a host without rsyslog) instead of a file.
+    pub journal: bool,
 }
+
+/// What the auth jails match in the journal: the syslog facilities auth (4) and authpriv (10),
+/// which banlog.syslog_facility chooses between; the filter picks banlog's lines out of them.
+pub const JOURNALMATCH: &str = "SYSLOG_FACILITY=4 + SYSLOG_FACILITY=10";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -115,7 +121,7 @@ pub fn render(settings: &Settings) -> Result<Vec<(&'static str, String)>, Render
     let spam = settings.spam_log.as_deref().map(|p| logpath("the spam log path", p)).transpose()?;
     let auth = settings.auth_log.as_deref().map(|p| logpath("the auth log path", p)).transpose()?;
     let mut files: Vec<(&'static str, String)> = FILTERS.iter().map(|a| (a.rel, a.text.to_owned())).collect();
-    files.push((JAIL.rel, render_jail(spam.as_deref(), auth.as_deref(), &settings.enable)));
+    files.push((JAIL.rel, render_jail(spam.as_deref(), auth.as_deref(), settings.journal, &settings.enable)));
     files.extend(ACTIONS.iter().map(|a| (a.rel, a.text.to_owned())));
     Ok(files)
 }
@@ -128,7 +134,7 @@ pub const RENDERED_HEADER: &str =
 /// Rewrites `enabled`, `logpath` and `backend` inside the banlog sections of the shipped jail file;
 /// everything else (comments included) stays as shipped, so a diff against it shows only the
 /// installation's choices. `spam` and `auth` are [`logpath`] values.
-fn render_jail(spam: Option<&str>, auth: Option<&str>, enable: &[String]) -> String {
+fn render_jail(spam: Option<&str>, auth: Option<&str>, journal: bool, enable: &[String]) -> String {
     let mut out = String::with_capacity(JAIL.text.len() + 256);
     out.push_str(RENDERED_HEADER);
     let mut section = String::new();
@@ -141,9 +147,18 @@ fn render_jail(spam: Option<&str>, auth: Option<&str>, enable: &[String]) -> Str
         let replaced = match (section.as_str(), key) {
             (s, "enabled") if JAILS.contains(&s) => Some(format!("enabled  = {}", enable.iter().any(|e| e == s))),
             ("banlog-spam", "logpath") => spam.map(|p| format!("logpath  = {p}")),
-            ("banlog-auth" | "banlog-auth-hard", "logpath") => auth.map(|p| format!("logpath  = {p}")),
+            ("banlog-auth" | "banlog-auth-hard", "logpath") => match auth {
+                Some(p) => Some(format!("logpath  = {p}")),
+                // The systemd backend reads no file: it matches journal fields instead.
+                None if journal => Some(format!("journalmatch = {JOURNALMATCH}")),
+                None => None,
+            },
             // banlog's own auth_log is a plain file: read it by polling or inotify, not from the journal.
-            ("banlog-auth" | "banlog-auth-hard", "backend") => auth.map(|_| "backend  = auto".to_owned()),
+            ("banlog-auth" | "banlog-auth-hard", "backend") => match auth {
+                Some(_) => Some("backend  = auto".to_owned()),
+                None if journal => Some("backend  = systemd".to_owned()),
+                None => None,
+            },
             _ => None,
         };
         out.push_str(replaced.as_deref().unwrap_or(line));
@@ -163,6 +178,7 @@ mod tests {
             spam_log: Some("/srv/wp/100%/spam.log".into()),
             auth_log: Some("/var/log/wp-auth.log".into()),
             enable: vec!["banlog-spam".into(), "banlog-auth-hard".into()],
+            journal: false,
         })
         .unwrap();
         let jail = &files[3].1;
@@ -172,6 +188,13 @@ mod tests {
         assert_eq!(jail.matches("enabled  = true\n").count(), 2);
         assert!(jail.contains("[banlog-auth]\n# Password failures a person can cause (wrong password, mistyped login name): a few tries.\nenabled  = false\n"));
         assert!(!jail.contains("syslog_authpriv"));
+        let journal = render(&Settings { journal: true, enable: vec!["banlog-auth".into()], ..Default::default() })
+            .unwrap()
+            .remove(3)
+            .1;
+        assert_eq!(journal.matches("backend  = systemd\n").count(), 2);
+        assert_eq!(journal.matches(&format!("journalmatch = {JOURNALMATCH}\n")).count(), 2);
+        assert!(!journal.contains("syslog_authpriv"));
     }
 
     #[test]

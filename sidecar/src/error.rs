@@ -12,6 +12,8 @@ pub enum Error {
     #[error(transparent)]
     Install(#[from] InstallError),
     #[error(transparent)]
+    Stage(#[from] crate::stage::StageError),
+    #[error(transparent)]
     Log(#[from] crate::check::LogError),
     #[error("cannot create {path}: {source}")]
     CreateDir { path: String, source: io::Error },

@@ -60,6 +60,29 @@ pub enum Outcome {
     KeptChanged,
     /// Changed, overwritten because of --force; the old content is in `<file>.banlog-old`.
     Replaced,
+    /// Written, then put back as it was because fail2ban rejected the result.
+    RolledBack,
+    /// Removed by `banlog uninstall`.
+    Removed,
+    /// In the record, but no longer there.
+    Missing,
+}
+
+impl Outcome {
+    pub fn words(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Replaced => "replaced (your version is kept as .banlog-old)",
+            Outcome::KeptChanged => {
+                "KEPT: you changed it; rerun with --force to replace it, or move your changes into a .local file"
+            }
+            Outcome::RolledBack => "not installed (put back as it was)",
+            Outcome::Removed => "removed",
+            Outcome::Missing => "already gone",
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -162,6 +185,17 @@ pub struct Installed {
 }
 
 impl Installed {
+    /// [`Self::roll_back`], and the results say so: nothing claims "created" any more.
+    pub fn roll_back_reported(&mut self) -> io::Result<()> {
+        self.roll_back()?;
+        for r in &mut self.results {
+            if matches!(r.outcome, Outcome::Created | Outcome::Updated | Outcome::Replaced) {
+                r.outcome = Outcome::RolledBack;
+            }
+        }
+        Ok(())
+    }
+
     /// Puts every file back as it was before [`install`] (a file keeps its mode: the rename
     /// replaced it by one with the same mode).
     pub fn roll_back(&self) -> io::Result<()> {
@@ -238,6 +272,45 @@ pub fn install(dir: &Path, files: &[(&str, String)], force: bool) -> Result<Inst
         let _ = out.roll_back();
         return Err(InstallError::Write { path: dir.join(RECORD).display().to_string(), source });
     }
+    Ok(out)
+}
+
+/// Removes what the record says install wrote (a key is relative to `dir`, or absolute for a
+/// file outside it: the logrotate file), then the record. A file changed since is kept unless
+/// `force`. The logs and the admin's `.local` files are in no record: they stay.
+pub fn uninstall(dir: &Path, force: bool) -> Result<Vec<FileResult>, InstallError> {
+    if !dir.is_dir() {
+        return Err(InstallError::NoDir(dir.display().to_string()));
+    }
+    let record: Record = match read_existing(&dir.join(RECORD))? {
+        Some((d, _)) => serde_json::from_slice(&d).unwrap_or_default(),
+        None => Record::default(),
+    };
+    let mut out = Vec::new();
+    let mut kept = Record { version: record.version.clone(), files: BTreeMap::new() };
+    for (key, want) in &record.files {
+        let path = dir.join(key);
+        let outcome = match read_existing(&path)? {
+            None => Outcome::Missing,
+            Some((cur, _)) if &digest(&cur) != want && !force => {
+                kept.files.insert(key.clone(), want.clone());
+                Outcome::KeptChanged
+            }
+            Some(_) => {
+                fs::remove_file(&path)
+                    .map_err(|source| InstallError::Write { path: path.display().to_string(), source })?;
+                Outcome::Removed
+            }
+        };
+        out.push(FileResult { path: path.display().to_string(), outcome });
+    }
+    // A kept file stays in the record, so that a later `uninstall --force` still knows it.
+    let res = if kept.files.is_empty() {
+        fs::remove_file(dir.join(RECORD)).or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+    } else {
+        write_atomic(&dir.join(RECORD), &serde_json::to_vec_pretty(&kept).unwrap_or_default())
+    };
+    res.map_err(|source| InstallError::Write { path: dir.join(RECORD).display().to_string(), source })?;
     Ok(out)
 }
 

@@ -8,6 +8,7 @@ mod install;
 mod matcher;
 mod sample;
 mod simulate;
+mod stage;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,9 +45,13 @@ enum Cmd {
     /// snippets of the ban actions), or write them to a folder.
     #[command(after_help = EXIT_CODES)]
     Filters(FiltersArgs),
-    /// Install the filters and jails into a fail2ban configuration folder, validate, reload.
+    /// Set the stage: the log folder and files (owned by the web server's user), the filters and
+    /// jails (validated with fail2ban-client -t), a logrotate file; then reload fail2ban.
     #[command(after_help = EXIT_CODES)]
     Install(InstallArgs),
+    /// Remove what `banlog install` wrote (its record); the logs and your .local files stay.
+    #[command(after_help = EXIT_CODES)]
+    Uninstall(UninstallArgs),
     /// Apply the shipped filters to logs: matched and missed lines, addresses with counts.
     #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
@@ -86,7 +91,7 @@ impl PathArgs {
             v.extend(["banlog-auth".into(), "banlog-auth-hard".into()]);
             v
         });
-        assets::Settings { spam_log: self.spam_log.clone(), auth_log: self.auth_log.clone(), enable }
+        assets::Settings { spam_log: self.spam_log.clone(), auth_log: self.auth_log.clone(), enable, journal: false }
     }
 }
 
@@ -99,20 +104,41 @@ struct FiltersArgs {
     out: Option<PathBuf>,
 }
 
+/// Where the plugin writes its spam log when install prepares the folder.
+const DEFAULT_SPAM_LOG: &str = "/var/log/wordpress/spam.log";
+
 #[derive(Args)]
 struct InstallArgs {
     /// fail2ban's configuration folder.
     #[arg(long, value_name = "DIR", default_value = "/etc/fail2ban")]
     fail2ban_dir: PathBuf,
-    /// The spam log the WordPress plugin writes (absolute path).
-    #[arg(long, value_name = "PATH")]
-    spam_log: String,
+    /// The spam log the WordPress plugin writes (absolute path). Default: /var/log/wordpress/spam.log
+    /// (the plugin's default where that folder exists and the web server can write it).
+    #[arg(long, value_name = "PATH", conflicts_with = "auth_only")]
+    spam_log: Option<String>,
     /// banlog's own auth log file, when auth lines go to a file instead of syslog.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "spam_only")]
     auth_log: Option<String>,
-    /// Jails to enable (comma separated). Default: all three.
+    /// Install only the auth jails (failed logins); no spam log.
+    #[arg(long, conflicts_with = "spam_only")]
+    auth_only: bool,
+    /// Install only the spam jail; the auth jails stay disabled.
+    #[arg(long)]
+    spam_only: bool,
+    /// Jails to enable (comma separated). Default: all three, or those --auth-only / --spam-only choose.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     enable: Option<Vec<String>>,
+    /// The user PHP runs as, who must write the logs. Default: php-fpm's pool `user =`, else www-data.
+    #[arg(long, value_name = "USER")]
+    web_user: Option<String>,
+    /// Where the auth lines reach fail2ban: `file` (rsyslog's auth log) or `journal` (backend = systemd).
+    /// Default: journal on a host with journald and neither rsyslog nor /var/log/auth.log.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    auth_source: Option<stage::AuthSource>,
+    /// Folder for the logrotate file. Default: logrotate.d next to the fail2ban folder
+    /// (/etc/logrotate.d); skipped when that folder does not exist.
+    #[arg(long, value_name = "DIR")]
+    logrotate_dir: Option<PathBuf>,
     /// Replace files you changed (the old content is kept as FILE.banlog-old).
     #[arg(long)]
     force: bool,
@@ -122,6 +148,22 @@ struct InstallArgs {
     /// Do not run `fail2ban-client -c DIR -t` on the result.
     #[arg(long)]
     no_validate: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct UninstallArgs {
+    /// fail2ban's configuration folder.
+    #[arg(long, value_name = "DIR", default_value = "/etc/fail2ban")]
+    fail2ban_dir: PathBuf,
+    /// Remove files you changed since install wrote them, too.
+    #[arg(long)]
+    force: bool,
+    /// Ask the running fail2ban to reload its configuration afterwards.
+    #[arg(long)]
+    reload: bool,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
@@ -216,6 +258,7 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Filters(a) => cmd_filters(a),
         Cmd::Install(a) => cmd_install(a),
+        Cmd::Uninstall(a) => cmd_uninstall(a),
         Cmd::Check(a) => cmd_check(a),
         Cmd::Simulate(a) => cmd_simulate(a),
         Cmd::Doctor(a) => cmd_doctor(a),
@@ -258,53 +301,120 @@ fn cmd_filters(a: FiltersArgs) -> Res {
 }
 
 fn cmd_install(a: InstallArgs) -> Res {
-    let settings = PathArgs { spam_log: Some(a.spam_log), auth_log: a.auth_log, enable: a.enable }.settings();
-    let files = assets::render(&settings)?;
-    let done = install::install(&a.fail2ban_dir, &files, a.force)?;
-    let mut code = 0;
-    let mut report = serde_json::json!({ "files": &done.results });
-    if !a.json {
-        for r in &done.results {
-            let what = match r.outcome {
-                install::Outcome::Created => "created",
-                install::Outcome::Updated => "updated",
-                install::Outcome::Unchanged => "unchanged",
-                install::Outcome::Replaced => "replaced (your version is kept as .banlog-old)",
-                install::Outcome::KeptChanged => {
-                    "KEPT: you changed it; rerun with --force to replace it, or move your changes into a .local file"
-                }
-            };
-            println!("{}: {what}", r.path);
+    let spam_log = if a.auth_only { None } else { Some(a.spam_log.unwrap_or_else(|| DEFAULT_SPAM_LOG.to_owned())) };
+    let enable = a.enable.unwrap_or_else(|| {
+        let mut v: Vec<String> = Vec::new();
+        if !a.auth_only {
+            v.push("banlog-spam".into());
         }
+        if !a.spam_only {
+            v.extend(["banlog-auth".into(), "banlog-auth-hard".into()]);
+        }
+        v
+    });
+    let (source, why) = match a.auth_source {
+        Some(s) => (s, "--auth-source".to_owned()),
+        None => stage::detect_auth_source(),
+    };
+    let journal = source == stage::AuthSource::Journal && a.auth_log.is_none();
+    let settings = assets::Settings { spam_log: spam_log.clone(), auth_log: a.auth_log.clone(), enable, journal };
+    let mut files: Vec<(String, String)> =
+        assets::render(&settings)?.into_iter().map(|(rel, text)| (rel.to_owned(), text)).collect();
+    let logs: Vec<String> = spam_log.iter().chain(a.auth_log.iter()).cloned().collect();
+    let user = stage::web_user(a.web_user.as_deref())?;
+    let rotate_dir = a
+        .logrotate_dir
+        .clone()
+        .unwrap_or_else(|| a.fail2ban_dir.parent().unwrap_or(std::path::Path::new("/")).join("logrotate.d"));
+    let rotate = rotate_dir.is_dir() && !logs.is_empty();
+    if rotate {
+        // An absolute key: install() joins it onto the fail2ban folder, which yields it unchanged.
+        let p = std::path::absolute(rotate_dir.join("banlog")).unwrap_or_else(|_| rotate_dir.join("banlog"));
+        files.push((p.display().to_string(), stage::logrotate(&logs, &user)));
     }
+    let mut staged = stage::Staged::default();
+    stage::stage_logs(&logs, &user, &mut staged).inspect_err(|_| staged.roll_back())?;
+    let auth_jails = settings.enable.iter().any(|j| j.starts_with("banlog-auth"));
+    if auth_jails
+        && a.auth_log.is_none()
+        && source == stage::AuthSource::File
+        && std::path::Path::new("/usr/sbin/rsyslogd").exists()
+    {
+        stage::stage_logs(&[stage::SYSTEM_AUTH_LOG.to_owned()], &stage::syslog_owner(), &mut staged)
+            .inspect_err(|_| staged.roll_back())?;
+    }
+    let refs: Vec<(&str, String)> = files.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let mut done = install::install(&a.fail2ban_dir, &refs, a.force).inspect_err(|_| staged.roll_back())?;
+    let mut code = 0;
     if done.results.iter().any(|r| r.outcome == install::Outcome::KeptChanged) {
         code = 1;
     }
+    let mut report = serde_json::json!({
+        "web_user": &user,
+        "auth_source": source,
+        "auth_source_why": why,
+    });
+    let mut validated = serde_json::Value::Null;
+    let mut rejected = None;
     if !a.no_validate {
         match install::validate(&a.fail2ban_dir) {
-            Ok(None) => {
-                report["validated"] = serde_json::Value::Null;
-                if !a.json {
-                    println!("fail2ban-client not found: not validated (apt-get install fail2ban)");
-                }
-            }
-            Ok(Some(_)) => {
-                report["validated"] = true.into();
-                if !a.json {
-                    println!("fail2ban-client -c {} -t: OK", a.fail2ban_dir.display());
-                }
-            }
+            Ok(None) => {}
+            Ok(Some(_)) => validated = true.into(),
             Err(out) => {
-                done.roll_back().map_err(Error::RollBack)?;
-                report["validated"] = false.into();
-                report["error"] = out.clone().into();
-                eprintln!("banlog: fail2ban-client -c {} -t rejected the configuration; every file was put back as it was:\n{out}", a.fail2ban_dir.display());
-                if a.json {
-                    println!("{report}");
-                }
-                return Ok(1);
+                done.roll_back_reported().map_err(Error::RollBack)?;
+                staged.roll_back();
+                validated = false.into();
+                rejected = Some(out);
             }
         }
+    }
+    report["logs"] = serde_json::to_value(&staged.results)?;
+    report["files"] = serde_json::to_value(&done.results)?;
+    report["validated"] = validated.clone();
+    if !a.json {
+        println!("web server user: {} (from {}); logs owned by {}:{}", user.name, user.source, user.name, user.group);
+        match (&a.auth_log, source, a.spam_only) {
+            (_, _, true) => {}
+            (Some(p), _, _) => println!("auth lines: read from {p} (banlog.auth_log)"),
+            (None, stage::AuthSource::Journal, _) => {
+                println!("auth lines: read from the systemd journal, backend = systemd ({why}); fail2ban needs python3-systemd")
+            }
+            (None, stage::AuthSource::File, _) => println!("auth lines: read from the system auth log ({why})"),
+        }
+        for r in &staged.results {
+            let what = match r.outcome {
+                stage::LogOutcome::Created => format!("created, owner {}, mode {}", r.owner, r.mode),
+                stage::LogOutcome::Exists => format!("exists (left as it is: owner {}, mode {})", r.owner, r.mode),
+                stage::LogOutcome::RolledBack => "rolled back (removed again)".to_owned(),
+            };
+            println!("{}: {what}", r.path);
+            if !r.writable {
+                println!("  WARNING: {} cannot write it: chown {} {}", user.name, user.name, r.path);
+            }
+        }
+        for r in &done.results {
+            println!("{}: {}", r.path, r.outcome.words());
+        }
+        if !rotate && !logs.is_empty() {
+            println!("{}: no such folder: no logrotate file written", rotate_dir.display());
+        }
+        match &validated {
+            serde_json::Value::Null if a.no_validate => println!("not validated (--no-validate)"),
+            serde_json::Value::Null => println!("fail2ban-client not found: not validated (apt-get install fail2ban)"),
+            serde_json::Value::Bool(true) => println!("fail2ban-client -c {} -t: OK", a.fail2ban_dir.display()),
+            _ => {}
+        }
+    }
+    if let Some(out) = rejected {
+        report["error"] = out.clone().into();
+        eprintln!(
+            "banlog: fail2ban-client -c {} -t rejected the configuration; nothing was installed, every file is as it was:\n{out}",
+            a.fail2ban_dir.display()
+        );
+        if a.json {
+            println!("{report}");
+        }
+        return Ok(1);
     }
     if a.reload {
         match install::reload(&a.fail2ban_dir) {
@@ -323,9 +433,56 @@ fn cmd_install(a: InstallArgs) -> Res {
                 code = 1;
             }
         }
+    } else if !a.json {
+        println!("next: fail2ban-client reload (or rerun with --reload), then banlog doctor");
     }
     if a.json {
         println!("{report}");
+    }
+    Ok(code)
+}
+
+fn cmd_uninstall(a: UninstallArgs) -> Res {
+    let results = install::uninstall(&a.fail2ban_dir, a.force)?;
+    let mut code = u8::from(results.iter().any(|r| r.outcome == install::Outcome::KeptChanged));
+    let mut report = serde_json::json!({ "files": &results });
+    if !a.json {
+        if results.is_empty() {
+            println!("nothing recorded as installed in {}", a.fail2ban_dir.display());
+        }
+        for r in &results {
+            println!(
+                "{}: {}",
+                r.path,
+                r.outcome.words().replace("rerun with --force to replace it", "rerun with --force to remove it")
+            );
+        }
+    }
+    match install::validate(&a.fail2ban_dir) {
+        Ok(None) => {}
+        Ok(Some(_)) => report["validated"] = true.into(),
+        Err(out) => {
+            report["validated"] = false.into();
+            report["error"] = out.clone().into();
+            eprintln!("banlog: fail2ban-client -c {} -t rejects what is left (a .local file that still enables a banlog jail?):\n{out}", a.fail2ban_dir.display());
+            code = 1;
+        }
+    }
+    if a.reload && code == 0 {
+        match install::reload(&a.fail2ban_dir) {
+            Ok(Some(_)) => report["reloaded"] = true.into(),
+            Ok(None) => return Err(Error::NoClient),
+            Err(out) => {
+                report["reloaded"] = false.into();
+                eprintln!("banlog: fail2ban-client reload failed:\n{out}");
+                code = 1;
+            }
+        }
+    }
+    if a.json {
+        println!("{report}");
+    } else if !a.reload {
+        println!("the logs and your .local files stay; next: fail2ban-client reload");
     }
     Ok(code)
 }

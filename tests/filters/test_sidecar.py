@@ -104,11 +104,14 @@ def test_install_validates_and_keeps_admin_changes(tmp_path):
     assert (conf / "filter.d/banlog-spam.conf.banlog-old").read_text().endswith("# mine\n")
     assert f.read_text() == (FILTERS / "filter.d/banlog-spam.conf").read_text()
 
-    # A configuration fail2ban rejects (here: a spam log that does not exist) is rolled back whole.
+    # A configuration fail2ban rejects (here: the admin's .local names a filter that does not exist)
+    # is rolled back whole, the log folder install created for it included.
+    (conf / "jail.d/banlog.local").write_text("[banlog-spam]\nfilter = banlog-nope\n")
     before = {p: p.read_bytes() for p in conf.rglob("*") if p.is_file()}
     bad = sidecar("install", "--fail2ban-dir", conf, "--spam-log", tmp_path / "typo/spam.log", check=False)
     assert bad.returncode == 1 and "rejected" in bad.stderr and "banlog-spam" in bad.stderr
     assert {p: p.read_bytes() for p in conf.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "typo").exists()
 
 
 def test_simulate_bans_at_maxretry(tmp_path):
