@@ -4,6 +4,7 @@ mod assets;
 mod check;
 mod doctor;
 mod error;
+mod f2bconf;
 mod install;
 mod matcher;
 mod sample;
@@ -197,6 +198,10 @@ struct SimulateArgs {
     /// Seconds a ban lasts, negative for ever (default: the jail's).
     #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
     bantime: Option<i64>,
+    /// fail2ban's configuration folder: the jails' settings as fail2ban merges them (jail.conf,
+    /// jail.d/*.conf, jail.local, jail.d/*.local); the shipped defaults when banlog is not installed there.
+    #[arg(long, value_name = "DIR", default_value = "/etc/fail2ban")]
+    fail2ban_dir: PathBuf,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
@@ -503,28 +508,30 @@ fn cmd_check(a: CheckArgs) -> Res {
     Ok(if reports.iter().any(|r| r.unrecognized > 0) { 1 } else { 0 })
 }
 
-/// maxretry, findtime and bantime of a jail in a jail file (the shipped one).
-fn jail_params(text: &str, jail: &str) -> Result<simulate::JailParams, Error> {
-    let mut section = "";
-    let mut v: BTreeMap<&str, i64> = BTreeMap::new();
-    for line in text.lines() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            section = t.trim_matches(['[', ']']);
-        } else if section == jail {
-            if let Some((k, val)) = t.split_once('=') {
-                if let Ok(n) = val.trim().parse() {
-                    v.insert(k.trim(), n);
-                }
-            }
-        }
-    }
-    let get = |key: &'static str| v.get(key).copied().ok_or(Error::JailParam { jail: jail.to_owned(), key });
+/// maxretry, findtime and bantime of a jail as fail2ban would read them from `conf`.
+fn jail_params(conf: &f2bconf::Conf, jail: &str) -> Result<simulate::JailParams, Error> {
+    let get = |key: &'static str| {
+        conf.get(jail, key).and_then(|v| f2bconf::seconds(&v)).ok_or(Error::JailParam { jail: jail.to_owned(), key })
+    };
     let maxretry = u32::try_from(get("maxretry")?)
         .ok()
         .filter(|m| *m > 0)
         .ok_or(Error::JailParam { jail: jail.to_owned(), key: "maxretry" })?;
     Ok(simulate::JailParams { maxretry, findtime: get("findtime")?, bantime: get("bantime")? })
+}
+
+/// The jails' configuration: fail2ban's own merge under `dir` when banlog's jails are installed
+/// there (`.local` overrides included), else the shipped jail file.
+fn effective_jails(dir: &std::path::Path) -> (f2bconf::Conf, String) {
+    let installed = f2bconf::Conf::load(dir);
+    if assets::JAILS.iter().any(|j| installed.has_section(j)) {
+        let files = installed.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        (installed, files)
+    } else {
+        let mut shipped = f2bconf::Conf::default();
+        shipped.parse(assets::JAIL.text);
+        (shipped, format!("the shipped jail.d/banlog.conf (no banlog jail in {})", dir.display()))
+    }
 }
 
 fn cmd_simulate(a: SimulateArgs) -> Res {
@@ -537,6 +544,7 @@ fn cmd_simulate(a: SimulateArgs) -> Res {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0);
+    let (conf, source) = effective_jails(&a.fail2ban_dir);
     let m = Matcher::new();
     let mut events: BTreeMap<FilterId, (Vec<(i64, String)>, usize)> = BTreeMap::new();
     for log in &a.logs {
@@ -552,7 +560,7 @@ fn cmd_simulate(a: SimulateArgs) -> Res {
     }
     let mut results = Vec::new();
     for f in jails {
-        let mut p = jail_params(assets::JAIL.text, f.jail())?;
+        let mut p = jail_params(&conf, f.jail())?;
         if let Some(x) = a.maxretry {
             if x == 0 {
                 return Err(Error::ZeroMaxretry);
@@ -570,6 +578,7 @@ fn cmd_simulate(a: SimulateArgs) -> Res {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
+        println!("jail settings from {source}");
         for r in &results {
             simulate::print_text(r);
         }

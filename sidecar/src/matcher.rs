@@ -58,6 +58,9 @@ pub struct LineTime {
     pub second: u8,
     /// Seconds east of UTC when the stamp names its zone; None: the reader's local time.
     pub offset: Option<i32>,
+    /// Seconds since the epoch, for a stamp that is one (`journalctl -o short-unix`); the
+    /// fields above are then unused.
+    pub epoch: Option<i64>,
 }
 
 /// What the filters make of one line.
@@ -83,6 +86,8 @@ pub struct Matcher {
     date_bsd: Regex,
     /// `{^LN-BEG}%ExY(?P<_sep>[-/.])%m(?P=_sep)%d(?:T|  ?)%H:%M:%S(?:[.,]%f)?(?:\s*%z)?`
     date_iso: Regex,
+    /// fail2ban's `EPOCH` at the line's start (`journalctl -o short-unix`): `1732990000.123456`.
+    date_epoch: Regex,
     spam: Vec<Regex>,
     prefix: Regex,
     soft: Vec<Regex>,
@@ -116,6 +121,7 @@ impl Matcher {
                 r"^\W{0,2}((20[012]\d)([-/.])(0?[1-9]|1[0-2])([-/.])([1-2]\d|[0 ]?[1-9]|3[0-1])(?:T|  ?)([0-1]?\d|2[0-3]):([0-5]?\d):([0-5]?\d|6[0-1])(?:[.,][0-9]{1,6})?(?:\s*(Z|UTC|GMT|[+-][01]\d(?::?\d{2})?))?)\b",
             )
             .unwrap(),
+            date_epoch: Regex::new(r"^\[?((\d{10,11})\b(?:\.\d{3,6})?)").unwrap(),
             spam: vec![
                 re(r"^\s*comment id=\d+ from host=<ADDR> marked as spam$"),
                 re(&format!(r"{PREFIX}Spam comment \d+ from <ADDR>$")),
@@ -145,6 +151,7 @@ impl Matcher {
                 minute: c[5].parse().unwrap(),
                 second: c[6].parse().unwrap(),
                 offset: None,
+                epoch: None,
             };
             return (cut(line, &c), Some(t));
         }
@@ -159,7 +166,14 @@ impl Matcher {
                     minute: c[8].parse().unwrap(),
                     second: c[9].parse().unwrap(),
                     offset: c.get(10).map(|z| zone_offset(z.as_str())),
+                    epoch: None,
                 };
+                return (cut(line, &c), Some(t));
+            }
+        }
+        if let Some(c) = self.date_epoch.captures(line) {
+            if let Ok(e) = c[2].parse::<i64>() {
+                let t = LineTime { year: None, month: 1, day: 1, hour: 0, minute: 0, second: 0, offset: Some(0), epoch: Some(e) };
                 return (cut(line, &c), Some(t));
             }
         }

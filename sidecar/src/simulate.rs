@@ -53,6 +53,9 @@ pub struct JailResult {
 /// stamp without a year is in the current year, or the previous one if that would put it more
 /// than a day into the future (as fail2ban guesses).
 pub fn unix_time(t: &LineTime, zone: &LocalZone, now: i64) -> i64 {
+    if let Some(e) = t.epoch {
+        return e;
+    }
     let naive = |year: i32| {
         days_from_civil(year, t.month, t.day) * 86400 + t.hour as i64 * 3600 + t.minute as i64 * 60 + t.second as i64
     };
@@ -222,7 +225,7 @@ mod tests {
     #[test]
     fn stamps_to_unix() {
         let now = 1_795_246_000; // 2026-11-21 07:26:40 UTC
-        let t = LineTime { year: None, month: 11, day: 21, hour: 7, minute: 19, second: 22, offset: None };
+        let t = LineTime { year: None, month: 11, day: 21, hour: 7, minute: 19, second: 22, offset: None, epoch: None };
         assert_eq!(unix_time(&t, &utc(), now), 1_795_245_562);
         let berlin = LocalZone::named("Europe/Berlin").unwrap();
         assert_eq!(unix_time(&t, &berlin, now), 1_795_241_962);
