@@ -31,8 +31,15 @@ pub struct Options {
     pub php: String,
     pub spam_log: Option<String>,
     pub auth_log: Option<String>,
-    pub web_user: String,
+    /// None: found as install finds it (php-fpm's pool user, else www-data).
+    pub web_user: Option<String>,
     pub fail2ban_dir: String,
+    /// A WordPress folder whose plugin settings to read through PHP.
+    pub wp: Option<String>,
+    /// The Host header WordPress is loaded with (Debian's wordpress picks its config by it).
+    pub wp_host: String,
+    /// The php-fpm to ask (default: every /usr/sbin/php-fpm*).
+    pub php_fpm: Option<String>,
 }
 
 fn ok(check: &'static str, detail: String) -> Finding {
@@ -44,28 +51,332 @@ fn bad(check: &'static str, status: Status, detail: String, fix: impl Into<Strin
 
 pub fn run(o: &Options) -> Vec<Finding> {
     let mut f = Vec::new();
-    let ini = php_extension(o, &mut f);
-    let spam_log = o.spam_log.clone().or_else(|| ini.as_ref().and_then(|i| ini_value(i, "banlog.spam_log")));
-    let auth_log = o.auth_log.clone().or_else(|| ini.as_ref().and_then(|i| ini_value(i, "banlog.auth_log")));
-    match &spam_log {
-        Some(p) => {
-            f.push(writable(p, &o.web_user));
-            f.push(time_zone(p));
+    let web_user = match crate::stage::web_user(o.web_user.as_deref()) {
+        Ok(u) => u.name,
+        Err(e) => {
+            f.push(bad("web user", Status::Warn, e.to_string(), "pass --web-user USER"));
+            o.web_user.clone().unwrap_or_else(|| "www-data".into())
         }
-        None => f.push(bad(
-            "spam log",
-            Status::Warn,
-            "no spam log path known (banlog.spam_log is empty and --spam-log was not given)".into(),
-            "pass --spam-log PATH, the path on the plugin's options page",
-        )),
+    };
+    let ini = php_extension(o, &mut f);
+    fpm_extension(o.php_fpm.as_deref(), &mut f);
+    let dir = Path::new(&o.fail2ban_dir);
+    installed(dir, &mut f);
+    let conf = crate::f2bconf::Conf::load(dir);
+    let running = running_jails(o, &conf, &mut f);
+
+    // The paths the jails read: spam, and auth (a file, or the journal).
+    let jail_spam: Vec<String> = if conf.enabled("banlog-spam") { conf.logpaths("banlog-spam") } else { Vec::new() };
+    let auth_jails: Vec<&str> = ["banlog-auth", "banlog-auth-hard"].into_iter().filter(|j| conf.enabled(j)).collect();
+    let auth_journal =
+        auth_jails.iter().any(|j| conf.get(j, "backend").is_some_and(|b| b.trim().starts_with("systemd")));
+    let jail_auth: Vec<String> = auth_jails.first().map(|j| conf.logpaths(j)).unwrap_or_default();
+    for (jail, paths) in &running {
+        let want = conf.logpaths(jail);
+        if !paths.is_empty() && paths != &want {
+            f.push(bad(
+                "jail paths",
+                Status::Fail,
+                format!(
+                    "the running {jail} reads {} but its configuration says {}: fail2ban was not reloaded",
+                    paths.join(", "),
+                    want.join(", ")
+                ),
+                "fail2ban-client reload",
+            ));
+        }
     }
-    if let Some(p) = &auth_log {
-        f.push(writable(p, &o.web_user));
+
+    // What WordPress writes: --wp (the plugin's effective settings), else the options, else PHP's ini.
+    let wp = o.wp.as_ref().and_then(|w| wordpress(o, w, &mut f));
+    let setting = |k: &str| -> Option<String> {
+        wp.as_ref()
+            .and_then(|v| v.get(k))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .or_else(|| ini.as_ref().and_then(|i| ini_value(i, &format!("banlog.{k}"))))
+            .filter(|s| !s.is_empty())
+    };
+    let spam_log = o.spam_log.clone().or_else(|| setting("spam_log"));
+    let auth_log = o.auth_log.clone().or_else(|| setting("auth_log"));
+    let syslog_on = wp.as_ref().and_then(|v| v.get("syslog")).map(|v| v.as_bool().unwrap_or(true)).unwrap_or(true);
+    let target = setting("syslog_target").unwrap_or_else(|| "/dev/log".into());
+
+    // Spam: the plugin's file, the jail's file, the file itself.
+    match (&spam_log, jail_spam.is_empty()) {
+        (Some(p), false) if !jail_spam.contains(p) => f.push(bad(
+            "paths agree",
+            Status::Fail,
+            format!("WordPress writes spam to {p} but the banlog-spam jail reads {}", jail_spam.join(", ")),
+            format!("banlog install --spam-log {p} --reload, or set the plugin's spam log to {}", jail_spam[0]),
+        )),
+        (Some(p), false) => f.push(ok("paths agree", format!("WordPress writes spam to {p}, which banlog-spam reads"))),
+        (Some(p), true) if o.wp.is_some() || o.spam_log.is_some() => f.push(bad(
+            "paths agree",
+            Status::Warn,
+            format!("WordPress writes spam to {p} but no banlog-spam jail is enabled"),
+            format!("banlog install --spam-log {p} --reload"),
+        )),
+        (None, false) if o.wp.is_none() => f.push(ok(
+            "paths agree",
+            format!(
+                "banlog-spam reads {}; pass --wp /path/to/wordpress to compare it with the plugin's path",
+                jail_spam.join(", ")
+            ),
+        )),
+        _ => {}
+    }
+    let spam_files: Vec<String> =
+        spam_log.iter().cloned().chain(jail_spam.iter().filter(|p| Some(*p) != spam_log.as_ref()).cloned()).collect();
+    for p in &spam_files {
+        f.push(writable(p, &web_user));
         f.push(time_zone(p));
     }
-    installed(Path::new(&o.fail2ban_dir), &mut f);
-    jails(o, &mut f);
+
+    // Auth: banlog's own file, or syslog behind the target.
+    if let Some(p) = &auth_log {
+        f.push(writable(p, &web_user));
+        if !auth_jails.is_empty() && !jail_auth.contains(p) {
+            f.push(bad(
+                "paths agree",
+                Status::Fail,
+                format!(
+                    "WordPress writes auth lines to {p} but the auth jails read {}",
+                    if auth_journal { "the journal".to_owned() } else { jail_auth.join(", ") }
+                ),
+                format!("banlog install --auth-log {p} --reload"),
+            ));
+        }
+    } else if !auth_jails.is_empty() && syslog_on {
+        syslog(&target, auth_journal, &jail_auth, &mut f);
+    }
+    if auth_journal {
+        journal_reader(&mut f);
+    }
     f
+}
+
+/// Which daemon receives what PHP sends to `target`, and whether it ends where the jails read.
+fn syslog(target: &str, journal_jails: bool, jail_files: &[String], f: &mut Vec<Finding>) {
+    const C: &str = "syslog";
+    if !target.starts_with('/') {
+        return f.push(ok(
+            C,
+            format!("auth lines go to {target} (a network syslog target: its receiver must write what the jails read)"),
+        ));
+    }
+    let sock = Path::new(target);
+    let is_socket = fs::metadata(sock).is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_socket()
+    });
+    if !is_socket {
+        return f.push(bad(C, Status::Fail, format!("{target} is not a socket: no syslog daemon listens, the auth lines are lost"),
+            "apt-get install rsyslog (or start systemd-journald), or set banlog.auth_log to a file and banlog install --auth-log FILE"));
+    }
+    let journald_owns = fs::canonicalize(sock).is_ok_and(|p| p.starts_with("/run/systemd/journal"));
+    let rsyslog = process_running("rsyslogd");
+    if journald_owns {
+        if journal_jails {
+            f.push(ok(C, format!("{target} belongs to systemd-journald; the auth jails read the journal")));
+        } else if rsyslog && rsyslog_writes_auth(jail_files) {
+            f.push(ok(
+                C,
+                format!(
+                    "{target} belongs to systemd-journald, which forwards to rsyslog; rsyslog writes auth to {}",
+                    jail_files.join(", ")
+                ),
+            ));
+        } else {
+            f.push(bad(
+                C,
+                Status::Fail,
+                format!(
+                    "{target} belongs to systemd-journald, but the auth jails read {} and no rsyslog writes it",
+                    jail_files.join(", ")
+                ),
+                "banlog install --auth-source journal --reload (or apt-get install rsyslog)",
+            ));
+        }
+    } else if rsyslog {
+        if journal_jails {
+            f.push(bad(
+                C,
+                Status::Fail,
+                format!("rsyslog owns {target}, but the auth jails read the journal"),
+                "banlog install --auth-source file --reload",
+            ));
+        } else if rsyslog_writes_auth(jail_files) {
+            f.push(ok(
+                C,
+                format!(
+                    "rsyslog owns {target} and writes auth to {}, which the auth jails read",
+                    jail_files.join(", ")
+                ),
+            ));
+        } else {
+            f.push(bad(
+                C,
+                Status::Fail,
+                format!(
+                    "rsyslog owns {target}, but no rule of its configuration writes facility auth to {}",
+                    jail_files.join(", ")
+                ),
+                "add `auth,authpriv.* /var/log/auth.log` to /etc/rsyslog.d/ and restart rsyslog",
+            ));
+        }
+    } else {
+        f.push(bad(
+            C,
+            Status::Warn,
+            format!("{target} is a socket, but neither rsyslogd nor systemd-journald is seen behind it"),
+            "check which daemon listens: ss -xlp | grep log",
+        ));
+    }
+}
+
+fn process_running(name: &str) -> bool {
+    fs::read_dir("/proc")
+        .is_ok_and(|rd| rd.flatten().any(|e| fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == name)))
+}
+
+/// Whether some rsyslog rule sends facility auth (or authpriv) to one of `files`.
+fn rsyslog_writes_auth(files: &[String]) -> bool {
+    let mut confs = vec![std::path::PathBuf::from("/etc/rsyslog.conf")];
+    if let Ok(rd) = fs::read_dir("/etc/rsyslog.d") {
+        confs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "conf")));
+    }
+    confs.iter().filter_map(|p| fs::read_to_string(p).ok()).any(|t| {
+        t.lines().any(|l| {
+            let l = l.trim();
+            let mut parts = l.split_whitespace();
+            let (Some(sel), Some(dest)) = (parts.next(), parts.next()) else { return false };
+            !l.starts_with('#')
+                && sel.split(';').any(|s| {
+                    s.split('.')
+                        .next()
+                        .is_some_and(|fac| fac.split(',').any(|x| x == "auth" || x == "authpriv" || x == "*"))
+                        && !s.ends_with(".none")
+                })
+                && files.iter().any(|fl| dest.trim_start_matches('-') == fl)
+        })
+    })
+}
+
+/// fail2ban's systemd backend needs python3-systemd, and a journal to read.
+fn journal_reader(f: &mut Vec<Finding>) {
+    const C: &str = "journal";
+    let py = Command::new("python3").args(["-c", "import systemd.journal"]).output();
+    match py {
+        Ok(o) if o.status.success() => {
+            f.push(ok(C, "python3-systemd is installed (fail2ban's systemd backend)".into()))
+        }
+        _ => f.push(bad(
+            C,
+            Status::Fail,
+            "the auth jails read the journal, but python3-systemd is missing: fail2ban cannot start them".into(),
+            "apt-get install python3-systemd, then fail2ban-client reload",
+        )),
+    }
+    if !Path::new("/run/systemd/journal/socket").exists() {
+        f.push(bad(
+            C,
+            Status::Fail,
+            "systemd-journald does not run: nothing to read".into(),
+            "start systemd-journald, or install rsyslog and banlog install --auth-source file",
+        ));
+    }
+}
+
+/// The plugin's effective settings, read through PHP from a WordPress install.
+fn wordpress(o: &Options, wp: &str, f: &mut Vec<Finding>) -> Option<serde_json::Map<String, serde_json::Value>> {
+    const C: &str = "wordpress";
+    let code = r#"
+$_SERVER['HTTP_HOST'] = $argv[2]; $_SERVER['REQUEST_URI'] = '/'; $_SERVER['SERVER_NAME'] = $argv[2];
+define('WP_USE_THEMES', false);
+require rtrim($argv[1], '/') . '/wp-load.php';
+$o = array('active' => class_exists('Banlog_Plugin'), 'stored' => get_option('banlog_options', null));
+if (class_exists('Banlog_Plugin') && method_exists('Banlog_Plugin', 'writer_settings')) { $o['settings'] = Banlog_Plugin::writer_settings(); }
+echo "\nBANLOG-DOCTOR " . json_encode($o) . "\n";
+"#;
+    let out = Command::new(&o.php).args(["-r", code, "--", wp, &o.wp_host]).output();
+    let out = match out {
+        Ok(x) => x,
+        Err(e) => {
+            f.push(bad(C, Status::Fail, format!("cannot run {}: {e}", o.php), "pass --php PATH"));
+            return None;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(v) = text
+        .lines()
+        .find_map(|l| l.strip_prefix("BANLOG-DOCTOR "))
+        .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+    else {
+        f.push(bad(
+            C,
+            Status::Fail,
+            format!(
+                "cannot load WordPress from {wp}: {}",
+                format!("{}{}", text.trim(), String::from_utf8_lossy(&out.stderr).trim())
+                    .chars()
+                    .take(400)
+                    .collect::<String>()
+            ),
+            "pass --wp the folder holding wp-load.php (and --wp-host the site's host name)",
+        ));
+        return None;
+    };
+    if v["active"] != true {
+        f.push(bad(
+            C,
+            Status::Fail,
+            format!("the banlog plugin is not active in {wp}"),
+            "activate it under Plugins (upload dist/banlog-plugin-*.zip)",
+        ));
+        return None;
+    }
+    let s = v["settings"].as_object().cloned().or_else(|| v["stored"].as_object().cloned()).unwrap_or_default();
+    f.push(ok(
+        C,
+        format!(
+            "the plugin is active in {wp}; it writes spam to {}",
+            s.get("spam_log").and_then(|x| x.as_str()).unwrap_or("(nowhere)")
+        ),
+    ));
+    Some(s)
+}
+
+/// The extension in php-fpm's own configuration (its php.ini and conf.d, not the CLI's).
+fn fpm_extension(given: Option<&str>, f: &mut Vec<Finding>) {
+    const C: &str = "php-fpm extension";
+    let mut fpms: Vec<String> = match given {
+        Some(g) => vec![g.to_owned()],
+        None => fs::read_dir("/usr/sbin")
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter(|n| n.starts_with("php-fpm"))
+                    .map(|n| format!("/usr/sbin/{n}"))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    fpms.sort();
+    for fpm in fpms {
+        match Command::new(&fpm).arg("-m").output() {
+            Ok(o) if String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "banlog") => {
+                f.push(ok(C, format!("{fpm} loads banlog (restart it after installing or upgrading the extension)")))
+            }
+            Ok(_) => f.push(bad(
+                C,
+                Status::Fail,
+                format!("{fpm} does not load the banlog extension (the plugin falls back to its pure-PHP writer)"),
+                format!("apt-get install php8.2-banlog (or phpenmod -s fpm banlog), then service {fpm} restart"),
+            )),
+            Err(_) => {}
+        }
+    }
 }
 
 /// Whether the PHP CLI loads the extension; its `banlog.*` settings as JSON.
@@ -220,9 +531,18 @@ fn installed(dir: &Path, f: &mut Vec<Finding>) {
         let p = dir.join(a.rel);
         match fs::read_to_string(&p) {
             Ok(t) if t == a.text => f.push(ok(C, format!("{} is the shipped filter", p.display()))),
-            Ok(_) => f.push(bad(C, Status::Warn, format!("{} differs from the filter this banlog ships", p.display()),
-                format!("banlog install --fail2ban-dir {} --spam-log PATH (add --force to replace your changes; put local changes in a .local file)", dir.display()))),
-            Err(_) => f.push(bad(C, Status::Fail, format!("{} is missing", p.display()), format!("banlog install --fail2ban-dir {} --spam-log PATH", dir.display()))),
+            Ok(_) => f.push(bad(
+                C,
+                Status::Warn,
+                format!("{} differs from the filter this banlog ships", p.display()),
+                format!("banlog install --fail2ban-dir {} --force (put local changes in a .local file)", dir.display()),
+            )),
+            Err(_) => f.push(bad(
+                C,
+                Status::Fail,
+                format!("{} is missing", p.display()),
+                format!("banlog install --fail2ban-dir {}", dir.display()),
+            )),
         }
     }
     let jail = dir.join(assets::JAIL.rel);
@@ -231,43 +551,95 @@ fn installed(dir: &Path, f: &mut Vec<Finding>) {
             C,
             Status::Fail,
             format!("{} is missing", jail.display()),
-            format!("banlog install --fail2ban-dir {} --spam-log PATH", dir.display()),
+            format!("banlog install --fail2ban-dir {}", dir.display()),
         ));
     }
 }
 
-fn jails(o: &Options, f: &mut Vec<Finding>) {
-    const C: &str = "jails enabled";
-    let out = Command::new("fail2ban-client").args(["-c", &o.fail2ban_dir, "status"]).output();
-    let text = match out {
+/// The banlog jails the running fail2ban has, and the files each reads (`get JAIL logpath`).
+/// An enabled jail that does not run is a problem; a disabled one is fine.
+fn running_jails(o: &Options, conf: &crate::f2bconf::Conf, f: &mut Vec<Finding>) -> Vec<(String, Vec<String>)> {
+    const C: &str = "jails running";
+    let client = |args: &[&str]| Command::new("fail2ban-client").args(["-c", &o.fail2ban_dir]).args(args).output();
+    let text = match client(&["status"]) {
         Err(_) => {
-            return f.push(bad(C, Status::Fail, "fail2ban-client is not installed".into(), "apt-get install fail2ban"))
+            f.push(bad(C, Status::Fail, "fail2ban-client is not installed".into(), "apt-get install fail2ban"));
+            return Vec::new();
         }
-        Ok(o) if !o.status.success() => {
-            return f.push(bad(
+        Ok(out) if !out.status.success() => {
+            f.push(bad(
                 C,
                 Status::Fail,
-                format!("fail2ban is not running: {}", String::from_utf8_lossy(&o.stderr).trim()),
-                "systemctl start fail2ban (journalctl -u fail2ban says why it stopped)",
-            ))
+                format!("fail2ban is not running: {}", String::from_utf8_lossy(&out.stderr).trim()),
+                "systemctl start fail2ban, or without systemd: fail2ban-client start (its log: /var/log/fail2ban.log)",
+            ));
+            return Vec::new();
         }
-        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
     };
     let list: Vec<String> = text
         .lines()
         .find_map(|l| l.split_once("Jail list:").map(|(_, r)| r.split(',').map(|j| j.trim().to_owned()).collect()))
         .unwrap_or_default();
+    let mut out = Vec::new();
     for j in assets::JAILS {
-        if list.iter().any(|l| l == j) {
-            f.push(ok(C, format!("jail {j} is running")));
-        } else {
-            f.push(bad(
+        let runs = list.iter().any(|l| l == j);
+        match (conf.enabled(j), runs) {
+            (true, true) => {
+                let paths = client(&["get", j, "logpath"])
+                    .ok()
+                    .map(|o| {
+                        String::from_utf8_lossy(&o.stdout)
+                            .lines()
+                            .filter_map(|l| {
+                                l.trim().strip_prefix("|- ").or_else(|| l.trim().strip_prefix("`- ")).map(str::to_owned)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                f.push(ok(
+                    C,
+                    if paths.is_empty() {
+                        format!("jail {j} runs")
+                    } else {
+                        format!("jail {j} runs, reading {}", paths.join(", "))
+                    },
+                ));
+                out.push((j.to_owned(), paths));
+            }
+            (true, false) => f.push(bad(
+                C,
+                Status::Fail,
+                format!("jail {j} is enabled but not running"),
+                "fail2ban-client reload (then fail2ban-client status; /var/log/fail2ban.log says why a jail failed)",
+            )),
+            (false, true) => f.push(bad(
                 C,
                 Status::Warn,
-                format!("jail {j} is not running"),
-                format!("set enabled = true in [{j}] of jail.d/banlog.local, then fail2ban-client reload"),
-            ));
+                format!("jail {j} runs but its configuration disables it"),
+                "fail2ban-client reload",
+            )),
+            (false, false) => {}
         }
+    }
+    if !assets::JAILS.iter().any(|j| conf.enabled(j)) {
+        f.push(bad(C, Status::Fail, "no banlog jail is enabled".into(), "banlog install --reload"));
+    }
+    out
+}
+
+/// `doctor: all good`, or how many problems (fail) and warnings.
+pub fn summary(findings: &[Finding]) -> String {
+    let fails = findings.iter().filter(|x| x.status == Status::Fail).count();
+    let warns = findings.iter().filter(|x| x.status == Status::Warn).count();
+    if fails + warns == 0 {
+        "doctor: all good".into()
+    } else {
+        format!(
+            "doctor: {fails} problem{}, {warns} warning{}",
+            if fails == 1 { "" } else { "s" },
+            if warns == 1 { "" } else { "s" }
+        )
     }
 }
 

@@ -117,7 +117,8 @@ impl Conf {
     }
 
     pub fn enabled(&self, jail: &str) -> bool {
-        self.get(jail, "enabled").is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on"))
+        self.get(jail, "enabled")
+            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on"))
     }
 
     /// The files a jail reads (its `logpath` lines; a trailing ` head`/` tail` option dropped,

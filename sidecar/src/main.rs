@@ -59,7 +59,8 @@ enum Cmd {
     /// Replay logs through the jails' counting: which addresses would be banned, when, how often.
     #[command(after_help = EXIT_CODES)]
     Simulate(SimulateArgs),
-    /// Check a setup end to end: extension, log paths, time zone, installed filters, running jails.
+    /// Check a setup end to end: the extension (CLI and php-fpm), the plugin's paths against the
+    /// installed and running jails and the files, the syslog daemon, the time zone.
     #[command(after_help = EXIT_CODES)]
     Doctor(DoctorArgs),
     /// Print example lines of every kind banlog writes, in every log layout, for trying filters.
@@ -218,12 +219,22 @@ struct DoctorArgs {
     /// banlog's auth log file, if used (default: PHP's banlog.auth_log).
     #[arg(long, value_name = "PATH")]
     auth_log: Option<String>,
-    /// The user PHP-FPM or Apache runs as.
-    #[arg(long, default_value = "www-data")]
-    web_user: String,
+    /// The user PHP-FPM or Apache runs as. Default: php-fpm's pool `user =`, else www-data.
+    #[arg(long, value_name = "USER")]
+    web_user: Option<String>,
     /// fail2ban's configuration folder.
     #[arg(long, value_name = "DIR", default_value = "/etc/fail2ban")]
     fail2ban_dir: String,
+    /// A WordPress folder (holding wp-load.php): the plugin's effective settings are read through
+    /// PHP and compared with the jails and the files.
+    #[arg(long, value_name = "DIR")]
+    wp: Option<String>,
+    /// The host name WordPress is loaded with (Debian's wordpress package picks its config by it).
+    #[arg(long, value_name = "HOST", default_value = "localhost")]
+    wp_host: String,
+    /// The php-fpm to ask whether it loads the extension (default: every /usr/sbin/php-fpm*).
+    #[arg(long, value_name = "PATH")]
+    php_fpm: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
@@ -593,13 +604,18 @@ fn cmd_doctor(a: DoctorArgs) -> Res {
         auth_log: a.auth_log,
         web_user: a.web_user,
         fail2ban_dir: a.fail2ban_dir,
+        wp: a.wp,
+        wp_host: a.wp_host,
+        php_fpm: a.php_fpm,
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&findings)?);
     } else {
         doctor::print_text(&findings);
+        println!("{}", doctor::summary(&findings));
     }
-    Ok(if findings.iter().all(|f| f.status == doctor::Status::Ok) { 0 } else { 1 })
+    // Warnings do not fail a setup that works; problems do.
+    Ok(if findings.iter().any(|f| f.status == doctor::Status::Fail) { 1 } else { 0 })
 }
 
 fn cmd_sample(a: SampleArgs) -> Res {
@@ -646,12 +662,18 @@ fn decode_hex(h: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn conf(text: &str) -> f2bconf::Conf {
+        let mut c = f2bconf::Conf::default();
+        c.parse(text);
+        c
+    }
+
     #[test]
     fn jail_params_of_the_shipped_file() {
-        let p = jail_params(assets::JAIL.text, "banlog-spam").unwrap();
+        let p = jail_params(&conf(assets::JAIL.text), "banlog-spam").unwrap();
         assert_eq!((p.maxretry, p.findtime, p.bantime), (5, 3600, 86400));
         for j in assets::JAILS {
-            assert!(jail_params(assets::JAIL.text, j).is_ok(), "{j}");
+            assert!(jail_params(&conf(assets::JAIL.text), j).is_ok(), "{j}");
         }
     }
 
@@ -666,7 +688,7 @@ mod tests {
             "[banlog-spam]\nmaxretry = 99999999999\nfindtime = 10\nbantime = 1\n",
             "[other]\nmaxretry = 5\nfindtime = 10\nbantime = 1\n",
         ] {
-            let e = jail_params(text, "banlog-spam").unwrap_err();
+            let e = jail_params(&conf(text), "banlog-spam").unwrap_err();
             assert!(e.to_string().contains("[banlog-spam]"), "{e}");
         }
     }

@@ -173,7 +173,16 @@ impl Matcher {
         }
         if let Some(c) = self.date_epoch.captures(line) {
             if let Ok(e) = c[2].parse::<i64>() {
-                let t = LineTime { year: None, month: 1, day: 1, hour: 0, minute: 0, second: 0, offset: Some(0), epoch: Some(e) };
+                let t = LineTime {
+                    year: None,
+                    month: 1,
+                    day: 1,
+                    hour: 0,
+                    minute: 0,
+                    second: 0,
+                    offset: Some(0),
+                    epoch: Some(e),
+                };
                 return (cut(line, &c), Some(t));
             }
         }

@@ -37,8 +37,8 @@ if [ -z "${FIRSTHOUR_INSIDE:-}" ]; then
   step "install the packages (README)"
   apt-get install -y -qq ./dist/php8.2-banlog_*.deb ./dist/banlog_*.deb >/dev/null
   apt-get install -y -qq fail2ban python3-systemd iptables >/dev/null
-  php -m | grep -qx banlog || fail "php -m does not list banlog"
-  php-fpm8.2 -m | grep -qx banlog || fail "php-fpm8.2 -m does not list banlog"
+  php -m | grep -x banlog >/dev/null || fail "php -m does not list banlog"
+  php-fpm8.2 -m | grep -x banlog >/dev/null || fail "php-fpm8.2 -m does not list banlog"
   # rsyslog comes later (the second host); fetched now, while there is a network.
   apt-get install -y -qq --download-only rsyslog >/dev/null
 
@@ -157,7 +157,7 @@ run_host() {
 
 wait_ban() { # jail addr
   for _ in $(seq 60); do
-    fail2ban-client status "$1" | grep -q "Banned IP list:.*\b$2\b" && return 0
+    fail2ban-client status "$1" | grep "Banned IP list:.*\b$2\b" >/dev/null && return 0
     sleep 1
   done
   fail2ban-client status "$1" || true
