@@ -169,7 +169,7 @@ final class Banlog_Plugin {
 	 */
 	public static function defaults() {
 		return array(
-			'spam_log'        => WP_CONTENT_DIR . '/spam.log',
+			'spam_log'        => self::default_spam_log(),
 			'syslog'          => 1,
 			'syslog_facility' => 'auth',
 			'syslog_target'   => '/dev/log',
@@ -188,6 +188,26 @@ final class Banlog_Plugin {
 	}
 
 	/**
+	 * The spam log `banlog install` prepares (folder owned by the web server's user).
+	 */
+	const SYSTEM_SPAM_LOG = '/var/log/wordpress/spam.log';
+
+	/**
+	 * The default spam log: /var/log/wordpress/spam.log where that folder exists and this process
+	 * can write there (banlog install creates it), else the historic wp-content/spam.log, which
+	 * the options page warns about.
+	 *
+	 * @return string
+	 */
+	public static function default_spam_log() {
+		$dir = dirname( self::SYSTEM_SPAM_LOG );
+		// phpcs:disable WordPress.PHP.NoSilencedErrors.Discouraged, WordPress.WP.AlternativeFunctions.file_system_operations_is_writable
+		$ok = @is_dir( $dir ) && ( @is_writable( $dir ) || @is_writable( self::SYSTEM_SPAM_LOG ) );
+		// phpcs:enable
+		return $ok ? self::SYSTEM_SPAM_LOG : WP_CONTENT_DIR . '/spam.log';
+	}
+
+	/**
 	 * What the site admin stored. Before format 2, activation stored every default, so a stored
 	 * value equal to the default was no choice: it is read as not set (it follows php.ini).
 	 *
@@ -198,6 +218,8 @@ final class Banlog_Plugin {
 		$stored = is_array( $stored ) ? $stored : array();
 		if ( ! isset( $stored['version'] ) ) {
 			$defaults = self::defaults();
+			// What activation stored then was the historic default path.
+			$defaults['spam_log'] = WP_CONTENT_DIR . '/spam.log';
 			foreach ( self::WRITER_KEYS as $key ) {
 				if ( isset( $stored[ $key ] ) && (string) $stored[ $key ] === (string) $defaults[ $key ] ) {
 					unset( $stored[ $key ] );

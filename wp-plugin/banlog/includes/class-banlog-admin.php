@@ -695,6 +695,14 @@ final class Banlog_Admin {
 			if ( null !== $exposure ) {
 				$this->row( __( 'Warning', 'banlog' ), $exposure, 'banlog-exposure' );
 			}
+			if ( 'default' === Banlog_Plugin::source( 'spam_log' ) && Banlog_Plugin::SYSTEM_SPAM_LOG !== $path ) {
+				$this->row(
+					__( 'Warning', 'banlog' ),
+					/* translators: 1: a folder, 2: a shell command */
+					sprintf( __( 'The spam log is in the historic default place because %1$s does not exist or the web server cannot write there. As root, run: %2$s', 'banlog' ), dirname( Banlog_Plugin::SYSTEM_SPAM_LOG ), 'banlog install --spam-log ' . Banlog_Plugin::SYSTEM_SPAM_LOG . ' --reload' ),
+					'banlog-default-path'
+				);
+			}
 		}
 		if ( '' !== (string) $o['auth_log'] ) {
 			$this->row( __( 'Auth log', 'banlog' ), $o['auth_log'] . ' — ' . self::writable_text( (string) $o['auth_log'] ) );
