@@ -162,6 +162,12 @@ wait_ban() { # jail addr
   done
   fail2ban-client status "$1" || true
   tail -n 30 /var/log/fail2ban.log || true
+  echo "--- what might tell why:"
+  ls -la /dev/log /run/systemd/journal/ /etc/machine-id /run/log/journal 2>&1 || true
+  journalctl -o short-unix -n 15 --no-pager 2>&1 || true
+  tail -n 5 /var/log/auth.log /var/log/wordpress/spam.log 2>&1 || true
+  php -r 'var_dump(function_exists("banlog_stats") ? banlog_stats() : "no extension");' 2>&1 | head -40 || true
+  wp_php 'echo json_encode(get_option("banlog_last_error")), "\n";' || true
   fail "$2 not banned by $1"
 }
 
