@@ -266,7 +266,7 @@ fn rsyslog_writes_auth(files: &[String]) -> bool {
 /// fail2ban's systemd backend needs python3-systemd, and a journal to read.
 fn journal_reader(f: &mut Vec<Finding>) {
     const C: &str = "journal";
-    let py = Command::new("python3").args(["-c", "import systemd.journal"]).output();
+    let py = Command::new("/usr/bin/python3").args(["-c", "import systemd.journal"]).output();
     match py {
         Ok(o) if o.status.success() => {
             f.push(ok(C, "python3-systemd is installed (fail2ban's systemd backend)".into()))
