@@ -13,6 +13,9 @@
 # plugin is installed by unzipping the zip into wp-content/plugins and activated through PHP
 # (activate_plugin() in a CLI php that loads WordPress), not through wp-admin's upload form.
 set -euo pipefail
+# Argument: which hosts to go through: both (default: journald-only, then rsyslog), journald, rsyslog.
+hosts=${1:-both}
+case "$hosts" in both|journald|rsyslog) ;; *) echo "firsthour: hosts: both, journald or rsyslog" >&2; exit 2 ;; esac
 
 step() { printf '\n=== firsthour: %s\n' "$*"; }
 fail() { echo "firsthour: FAILED: $*" >&2; exit 1; }
@@ -56,12 +59,15 @@ ln -s pts/ptmx /dev/ptmx; ln -s /proc/self/fd /dev/fd
 ln -s /proc/self/fd/0 /dev/stdin; ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr
 ip link set lo up
 
+if [ "$hosts" != rsyslog ]; then
 step "journald-only host: systemd-journald owns /dev/log"
 mkdir -p /run/systemd/journal
 /lib/systemd/systemd-journald &
 for _ in $(seq 50); do [ -S /run/systemd/journal/dev-log ] && break; sleep 0.2; done
 [ -S /run/systemd/journal/dev-log ] || fail "journald did not start"
 ln -sf /run/systemd/journal/dev-log /dev/log
+
+fi
 
 step "start the daemons (README: without systemd)"
 service mariadb start
@@ -178,10 +184,24 @@ wp_php 'echo is_plugin_active("banlog/banlog.php") ? "plugin active\n" : "plugin
 
 step "start fail2ban (README: without systemd)"
 # Debian 12's own sshd jail reads /var/log/auth.log, which a journald-only host does not have.
-printf '[sshd]\nbackend = systemd\n' >/etc/fail2ban/jail.d/sshd-journal.local
+[ "$hosts" = rsyslog ] || printf '[sshd]\nbackend = systemd\n' >/etc/fail2ban/jail.d/sshd-journal.local
 mkdir -p /run/fail2ban
+if [ "$hosts" = rsyslog ]; then
+  apt-get install -y -qq --no-download rsyslog >/dev/null
+  rsyslogd
+  for _ in $(seq 50); do [ -S /dev/log ] && break; sleep 0.2; done
+  : >/var/log/auth.log   # Debian 12's sshd jail needs it before rsyslog's first auth line
+  service php8.2-fpm restart
+fi
 fail2ban-client start
+if [ "$hosts" = rsyslog ]; then
+  run_host rsyslog
+  banlog uninstall --reload
+  echo "firsthour: PASSED (rsyslog host)"
+  exit 0
+fi
 run_host journald
+[ "$hosts" = journald ] && { echo "firsthour: PASSED (journald-only host)"; exit 0; }
 
 step "rsyslog host: rsyslog replaces journald on /dev/log"
 kill "$(pidof systemd-journald)"; rm -f /dev/log /etc/fail2ban/jail.d/sshd-journal.local
