@@ -62,13 +62,35 @@ function banlog_configure(array $settings): void {}
 function banlog_flush(int $timeout_ms = 1000): bool {}
 
 /**
- * Counters and state: 'version', 'pid', 'writer_running', 'accepted', 'processed', 'written',
- * 'retried', 'dropped', 'queue_full', 'overflowed', 'pending', 'queue_depth', 'queue_capacity',
- * 'time_zone', 'settings' (in force now) and 'sinks' (a list of arrays with 'name', 'kind',
- * 'target', 'written', 'errors', 'pending', 'dropped', 'spooled' and 'replayed' (lines that went to
- * the sink's spool file and came back from it), 'memory' (bytes of lines it holds), 'last_error',
+ * Counters and state. The top-level figures are THIS PROCESS's (one php-fpm worker or Apache
+ * child): 'version', 'pid', 'writer_running', 'accepted', 'processed', 'written', 'retried',
+ * 'dropped', 'queue_full', 'overflowed', 'pending', 'queue_depth', 'queue_capacity', 'time_zone',
+ * 'settings' (in force now) and 'sinks' (a list of arrays with 'name', 'kind', 'target',
+ * 'written', 'errors', 'pending', 'dropped', 'spooled' and 'replayed' (lines that went to the
+ * sink's spool file and came back from it), 'memory' (bytes of lines it holds), 'last_error',
  * 'last_error_at').
+ *
+ * 'scope' is 'pool' when the extension's shared mapping exists, and then 'pool' holds the
+ * figures of every process forked from the one that loaded the extension (all workers of a
+ * php-fpm master, all children of Apache; a CLI process alone): 'accepted', 'written', 'spooled',
+ * 'dropped', 'retried', 'since' (Unix time the mapping was made), 'memory_bytes', 'ring_capacity',
+ * 'sinks_untracked' and 'sinks' (with 'name', 'kind', 'target', 'written', 'errors', 'dropped',
+ * 'last_error', 'last_error_at', 'last_ok_at'). Otherwise 'scope' is 'worker' and 'pool' is null.
+ * The mapping costs a constant 172,032 bytes (168 KiB) of shared memory per server, whatever the
+ * traffic; the hooks update it with atomics, no lock.
  *
  * @return array<string, mixed>
  */
 function banlog_stats(): array {}
+
+/**
+ * The last events of this site (the ident host in force now) from the pool's ring of the last
+ * 4096 events of all sites, newest first: each an array with 'id' (increasing over the pool),
+ * 'time' (Unix seconds), 'time_us' (microseconds), 'kind' ('spam' or one of banlog_auth()'s
+ * events) and 'ip'. An empty array when the shared mapping does not exist.
+ *
+ * @param int $limit At most this many entries (0 .. 4096).
+ * @param int $since Only entries with an 'id' above this one (0: all).
+ * @return list<array{id: int, time: int, time_us: int, kind: string, ip: string}>
+ */
+function banlog_recent(int $limit = 100, int $since = 0): array {}

@@ -2,12 +2,14 @@
 //! writer, with no I/O; `banlog_flush()` may write the queued lines itself when the writer thread
 //! is idle. No I/O problem ever reaches the caller as an exception.
 
+use std::cell::Cell;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use banlog_core::{parse_addr, sanitize_user_cow, AuthKind, Stamp};
 use banlog_runtime::{
-    process, Event, EventKind, PipelineOptions, SettingValue, Settings, StatsSnapshot, Submitted, UserName,
+    pool, process, Event, EventKind, PipelineOptions, SettingValue, Settings, StatsSnapshot, Submitted, UserName,
 };
 use ext_php_rs::binary_slice::BinarySlice;
 use ext_php_rs::boxed::ZBox;
@@ -26,6 +28,7 @@ pub fn register(module: ModuleBuilder<'_>) -> ModuleBuilder<'_> {
         .function(wrap_function!(banlog_configure))
         .function(wrap_function!(banlog_flush))
         .function(wrap_function!(banlog_stats))
+        .function(wrap_function!(banlog_recent))
 }
 
 fn value_error(msg: String) -> PhpException {
@@ -47,7 +50,30 @@ fn pipeline_options(pid: u32) -> PipelineOptions {
 /// (then nothing can be written) or is gone; both are counted where they can be.
 fn submit(settings: &Arc<Settings>, kind: EventKind) -> bool {
     let event = Event { stamp: Stamp::now(), kind };
+    if let Some(area) = pool::global() {
+        area.record_event(&event, host_hash_of(settings));
+    }
     process::with_producer(pipeline_options, |p| p.submit(settings, event) != Submitted::Dropped).unwrap_or(false)
+}
+
+thread_local! {
+    /// The ident host's hash of the settings last seen on this thread (the same `Arc` for a whole
+    /// request, and across requests with unchanged options).
+    static HOST_HASH: Cell<(usize, u32)> = const { Cell::new((0, 0)) };
+}
+
+/// The ring's site tag for these settings, hashed once per settings object.
+fn host_hash_of(settings: &Arc<Settings>) -> u32 {
+    let key = Arc::as_ptr(settings) as usize;
+    HOST_HASH.with(|c| {
+        let (k, h) = c.get();
+        if k == key {
+            return h;
+        }
+        let h = pool::host_hash(&settings.ident_host);
+        c.set((key, h));
+        h
+    })
 }
 
 php_hooks! {
@@ -166,6 +192,16 @@ fn stats_array(s: &StatsSnapshot) -> ext_php_rs::error::Result<ZBox<ZendHashTabl
         a.insert(k, php_int(v))?;
     }
     a.insert("time_zone", s.time_zone.as_str())?;
+    match pool::global() {
+        Some(area) => {
+            a.insert("scope", "pool")?;
+            a.insert("pool", pool_array(area)?)?;
+        }
+        None => {
+            a.insert("scope", "worker")?;
+            a.insert("pool", ())?;
+        }
+    }
     let cfg = request_settings::current();
     let path = |p: Option<&std::path::Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
     let flag = |b: bool| if b { "1" } else { "0" };
@@ -203,6 +239,85 @@ fn stats_array(s: &StatsSnapshot) -> ext_php_rs::error::Result<ZBox<ZendHashTabl
     }
     a.insert("sinks", sinks)?;
     Ok(a)
+}
+
+/// The pool-wide figures: every process forked from the one that loaded the extension.
+fn pool_array(area: &pool::PoolArea) -> ext_php_rs::error::Result<ZBox<ZendHashTable>> {
+    let c = area.counters();
+    let mut p = ZendHashTable::new();
+    for (k, v) in [
+        ("accepted", c.accepted),
+        ("written", c.written),
+        ("spooled", c.spooled),
+        ("dropped", c.dropped),
+        ("retried", c.retried),
+        ("sinks_untracked", c.sinks_untracked),
+    ] {
+        p.insert(k, php_int(v))?;
+    }
+    p.insert("since", c.since)?;
+    p.insert("memory_bytes", php_int(pool::MAPPING_BYTES as u64))?;
+    p.insert("ring_capacity", php_int(pool::RING_LEN as u64))?;
+    let mut sinks = ZendHashTable::new();
+    for sink in area.sinks() {
+        let mut e = ZendHashTable::new();
+        e.insert("name", format!("{}:{}", sink.kind, sink.target))?;
+        e.insert("kind", sink.kind.as_str())?;
+        e.insert("target", sink.target.as_str())?;
+        e.insert("written", php_int(sink.written))?;
+        e.insert("errors", php_int(sink.errors))?;
+        e.insert("dropped", php_int(sink.dropped))?;
+        match &sink.last_error {
+            Some(m) => e.insert("last_error", m.as_str())?,
+            None => e.insert("last_error", ())?,
+        }
+        for (k, v) in [("last_error_at", sink.last_error_at), ("last_ok_at", sink.last_ok_at)] {
+            match v {
+                Some(t) => e.insert(k, t)?,
+                None => e.insert(k, ())?,
+            }
+        }
+        sinks.push(e)?;
+    }
+    p.insert("sinks", sinks)?;
+    Ok(p)
+}
+
+/// The pool's last events of this site (the ident host in force now), newest first: at most
+/// `$limit`, only those with an id above `$since`. Empty without a shared mapping.
+#[php_function]
+#[php(defaults(limit = 100, since = 0))]
+pub fn banlog_recent(limit: i64, since: i64) -> PhpResult<ZBox<ZendHashTable>> {
+    recent_array(limit, since).map_err(|e| PhpException::from(e.to_string()))
+}
+
+fn recent_array(limit: i64, since: i64) -> ext_php_rs::error::Result<ZBox<ZendHashTable>> {
+    let mut out = ZendHashTable::new();
+    let Some(area) = pool::global() else { return Ok(out) };
+    let limit = usize::try_from(limit).unwrap_or(0).min(pool::RING_LEN);
+    let since = u64::try_from(since).unwrap_or(0);
+    let host = host_hash_of(&request_settings::current());
+    let mut taken = 0;
+    // Newest first over the whole ring, keeping this site's: other sites of the same server
+    // share the ring, not their visitors' addresses.
+    for r in area.recent(pool::RING_LEN, since) {
+        if taken >= limit {
+            break;
+        }
+        if r.host != host {
+            continue;
+        }
+        let mut e = ZendHashTable::new();
+        let ip: IpAddr = r.ip();
+        e.insert("id", php_int(r.id))?;
+        e.insert("time", r.time_us.div_euclid(1_000_000))?;
+        e.insert("time_us", r.time_us)?;
+        e.insert("kind", r.kind_name())?;
+        e.insert("ip", ip.to_string())?;
+        out.push(e)?;
+        taken += 1;
+    }
+    Ok(out)
 }
 
 /// A counter as a PHP int (PHP has no unsigned integers; a count past i64::MAX shows as i64::MAX).

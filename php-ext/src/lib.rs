@@ -1,7 +1,8 @@
 //! banlog's PHP extension: thin glue between PHP and `banlog-runtime`.
 //!
 //! Lifecycle, named after PHP's phases:
-//! - `minit`: php.ini directives, the fork handler, the local time zone (while single-threaded);
+//! - `minit`: php.ini directives, the fork handler, the pool's shared mapping (before the server
+//!   forks its workers), the local time zone (while single-threaded);
 //! - `rinit`: nothing to do: the writer starts on a process's first event, after any fork;
 //! - `rshutdown`: in requests that made events, makes sure they are written before php-fpm ends
 //!   the response: written here when the writer thread is idle, else a short bounded wait for it;
@@ -12,7 +13,7 @@ use std::ffi::c_int;
 use std::panic::catch_unwind;
 use std::time::Duration;
 
-use banlog_runtime::process;
+use banlog_runtime::{pool, process};
 use ext_php_rs::prelude::*;
 use ext_php_rs::zend::{IniEntryDef, ModuleEntry};
 use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_start};
@@ -45,6 +46,8 @@ unsafe extern "C" fn minit(_type: i32, module_number: i32) -> i32 {
     guarded(|| {
         IniEntryDef::register(php_ini::ENTRIES.as_slice(), module_number);
         process::register_fork_handler();
+        // Before php-fpm or Apache fork their workers: they all inherit the one mapping.
+        pool::init();
         zone();
     })
 }

@@ -4,12 +4,14 @@
 //! hands it through its [`Producer`] to the process's [`Pipeline`]: a bounded queue (`queue`)
 //! drained by one named writer thread (`writer`), which formats the lines and appends them to
 //! files and syslog (`sink`). Both sides count what they do in shared state (`state`, `stats`).
-//! `process` follows PHP's process model (fork after start-up, one pipeline per process);
+//! `pool` keeps the figures shared by every process of a php-fpm pool or Apache (counters, the
+//! sinks' errors, the last events) in a shared mapping. `process` follows PHP's process model (fork after start-up, one pipeline per process);
 //! `directives` holds the php.ini names and defaults, `settings` what they mean.
 
 pub mod directives;
 pub mod event;
 pub mod pipeline;
+pub mod pool;
 pub mod process;
 mod queue;
 pub mod settings;

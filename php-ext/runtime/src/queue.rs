@@ -145,6 +145,7 @@ impl Queue {
     fn drop_event(&self) -> Submitted {
         let w = &self.state.counters.writer;
         Counters::add(&w.dropped, 1);
+        self.state.publish_to_pool();
         self.state.progress(|| {
             w.processed.fetch_add(1, SeqCst);
         });

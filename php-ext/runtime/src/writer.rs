@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, TryRecvError};
 use parking_lot::Mutex;
 
+use crate::pool;
 use crate::queue::{Msg, Overflow};
 use crate::sink::{Mode, Route, Sinks};
 use crate::state::SharedState;
@@ -100,6 +101,7 @@ impl Writer {
                     Counters::add(&w.dropped, lost);
                     *self.state.board.0.lock() = d.sinks.stats();
                     w.pending.store(0, Relaxed);
+                    self.state.publish_to_pool();
                     d.rx = None;
                     break;
                 }
@@ -218,8 +220,16 @@ impl Writer {
             events += std::mem::take(held);
         }
         w.pending.store(sinks.pending(), Relaxed);
+        self.state.publish_to_pool();
         if !(mode == Mode::Inline && events == 0 && taken == 0) {
-            *self.state.board.0.lock() = sinks.stats();
+            let now = sinks.stats();
+            let mut board = self.state.board.0.lock();
+            if let Some(area) = pool::global() {
+                for s in &now {
+                    area.report_sink(board.iter().find(|b| b.kind == s.kind && b.target == s.target), s);
+                }
+            }
+            *board = now;
         }
         if events > 0 || mode == Mode::Writer {
             self.state.progress(|| {
