@@ -70,7 +70,7 @@ fn host_hash_of(settings: &Arc<Settings>) -> u32 {
         if k == key {
             return h;
         }
-        let h = pool::host_hash(&settings.ident_host);
+        let h = pool::host_hash(settings.ident_host());
         c.set((key, h));
         h
     })
