@@ -22,6 +22,7 @@ require_once __DIR__ . '/includes/class-banlog-rules.php';
 require_once __DIR__ . '/includes/class-banlog-writer.php';
 require_once __DIR__ . '/includes/class-banlog-client.php';
 require_once __DIR__ . '/includes/class-banlog-spamd.php';
+require_once __DIR__ . '/includes/class-banlog-activity.php';
 
 /**
  * The plugin: WordPress hooks → banlog events.
@@ -144,6 +145,7 @@ final class Banlog_Plugin {
 		add_action( 'wp_logout', array( $this, 'on_logout' ), 10, 1 );
 
 		add_action( 'init', array( $this, 'load_textdomain' ) );
+		Banlog_Activity::register();
 		if ( is_admin() ) {
 			require_once __DIR__ . '/includes/class-banlog-snippet.php';
 			require_once __DIR__ . '/includes/class-banlog-admin.php';
@@ -152,6 +154,10 @@ final class Banlog_Plugin {
 				require_once __DIR__ . '/includes/class-banlog-network.php';
 				( new Banlog_Network( $this ) )->register();
 			}
+			require_once __DIR__ . '/includes/class-banlog-health.php';
+			require_once __DIR__ . '/includes/class-banlog-dashboard.php';
+			Banlog_Health::register();
+			Banlog_Dashboard::register();
 		}
 	}
 

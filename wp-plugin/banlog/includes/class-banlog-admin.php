@@ -257,6 +257,9 @@ final class Banlog_Admin {
 			} elseif ( $this->check_path( $key, $path, $label ) ) {
 				self::choose( $out, $key, $path );
 				$this->warn_web_root( $key, $path, $label );
+				Banlog_Health::warn_missing_folder( $key, $path, $label );
+			} else {
+				Banlog_Health::keep_typed( $key, $path );
 			}
 		}
 
@@ -298,6 +301,7 @@ final class Banlog_Admin {
 					self::choose( $out, 'syslog_target', $r['value'] );
 				} else {
 					$this->refuse( 'banlog_target', __( 'Syslog destination', 'banlog' ), $r['message'] );
+					Banlog_Health::keep_typed( 'syslog_target', $target );
 				}
 			}
 		}
@@ -399,14 +403,19 @@ final class Banlog_Admin {
 	 */
 	private function text( $key, $help, $class = 'regular-text code' ) {
 		$o = Banlog_Plugin::options();
+		$typed = Banlog_Health::typed( $key );
 		printf(
 			'<input type="text" id="%1$s" name="%2$s" value="%3$s" class="%4$s"%5$s />',
 			esc_attr( 'banlog_' . $key ),
 			esc_attr( Banlog_Plugin::OPTION . '[' . $key . ']' ),
-			esc_attr( (string) $o[ $key ] ),
+			esc_attr( null === $typed ? (string) $o[ $key ] : $typed ),
 			esc_attr( $class ),
 			self::lock_attr( $key ) // phpcs:ignore WordPress.Security.EscapeOutput -- a fixed attribute.
 		);
+		if ( null !== $typed ) {
+			/* translators: %s: the value in effect */
+			echo '<p class="description banlog-typed">' . esc_html( sprintf( __( 'Not saved: this is what you typed. The value in effect is still: %s', 'banlog' ), '' === (string) $o[ $key ] ? __( '(empty)', 'banlog' ) : (string) $o[ $key ] ) ) . '</p>';
+		}
 		if ( '' !== $help ) {
 			echo '<p class="description">' . esc_html( $help ) . '</p>';
 		}
@@ -568,6 +577,13 @@ final class Banlog_Admin {
 		}
 		echo '<div class="wrap" id="banlog-settings">';
 		echo '<h1>' . esc_html__( 'banlog', 'banlog' ) . '</h1>';
+		$tab = Banlog_Dashboard::current_tab();
+		Banlog_Dashboard::tabs( $tab );
+		if ( 'activity' === $tab ) {
+			Banlog_Dashboard::activity();
+			echo '</div>';
+			return;
+		}
 		// No settings_errors() here: for a page under Settings, wp-admin/options-head.php shows
 		// them already (a second call printed every notice twice).
 		echo '<form method="post" action="' . esc_url( admin_url( 'options.php' ) ) . '">';
@@ -657,33 +673,10 @@ final class Banlog_Admin {
 			$version = isset( $stats['version'] ) ? (string) $stats['version'] : '?';
 			/* translators: %s: extension version */
 			$this->row( __( 'Mode', 'banlog' ), sprintf( __( 'banlog extension %s loaded', 'banlog' ), $version ), 'banlog-mode' );
-			$counters = array();
-			foreach ( array( 'accepted', 'written', 'dropped', 'pending' ) as $k ) {
-				if ( isset( $stats[ $k ] ) && is_scalar( $stats[ $k ] ) ) {
-					$counters[] = $k . ' ' . $stats[ $k ];
-				}
-			}
-			$this->row( __( 'Counters (this PHP worker)', 'banlog' ), implode( ' · ', $counters ), 'banlog-counters' );
-			if ( isset( $stats['sinks'] ) && is_array( $stats['sinks'] ) ) {
-				foreach ( $stats['sinks'] as $sink ) {
-					if ( ! is_array( $sink ) ) {
-						continue;
-					}
-					$parts = array();
-					foreach ( array( 'written', 'errors', 'pending' ) as $k ) {
-						if ( isset( $sink[ $k ] ) && is_scalar( $sink[ $k ] ) ) {
-							$parts[] = $k . ' ' . $sink[ $k ];
-						}
-					}
-					if ( ! empty( $sink['last_error'] ) && is_scalar( $sink['last_error'] ) ) {
-						$parts[] = __( 'last error:', 'banlog' ) . ' ' . $sink['last_error'];
-					}
-					/* translators: %s: sink name */
-					$this->row( sprintf( __( 'Sink %s', 'banlog' ), isset( $sink['name'] ) ? (string) $sink['name'] : '?' ), implode( ' · ', $parts ) );
-				}
-			}
+			Banlog_Health::status_rows( $stats );
 		} else {
 			$this->row( __( 'Mode', 'banlog' ), __( 'fallback mode (pure PHP writer; the banlog extension is not loaded)', 'banlog' ), 'banlog-mode' );
+			$this->row( __( 'Counters', 'banlog' ), __( 'none in fallback mode (the extension counts events over every PHP worker)', 'banlog' ), 'banlog-counters' );
 		}
 
 		$path = (string) $o['spam_log'];
@@ -721,9 +714,9 @@ final class Banlog_Admin {
 		$err = get_option( Banlog_Plugin::ERROR_OPTION );
 		if ( is_array( $err ) && isset( $err['time'], $err['sink'], $err['message'] ) ) {
 			$when = wp_date( 'Y-m-d H:i:s', (int) $err['time'] );
-			$this->row( __( 'Last error', 'banlog' ), $when . ' ' . $err['sink'] . ': ' . $err['message'], 'banlog-last-error' );
+			$this->row( __( 'Last error (this site\'s PHP)', 'banlog' ), $when . ' ' . $err['sink'] . ': ' . $err['message'], 'banlog-last-error' );
 		} else {
-			$this->row( __( 'Last error', 'banlog' ), __( 'none', 'banlog' ), 'banlog-last-error' );
+			$this->row( __( 'Last error (this site\'s PHP)', 'banlog' ), __( 'none (the sinks above show the writer\'s)', 'banlog' ), 'banlog-last-error' );
 		}
 		echo '</tbody></table>';
 

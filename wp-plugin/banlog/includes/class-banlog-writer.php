@@ -21,6 +21,14 @@ require_once __DIR__ . '/class-banlog-rules.php';
 final class Banlog_Writer {
 
 	/** The settings, as banlog_configure() names them. */
+	/**
+	 * Called with (kind, address) for each event the PHP writer takes (fallback mode): the
+	 * Activity view's small ring (class-banlog-activity.php). The extension keeps its own.
+	 *
+	 * @var callable|null
+	 */
+	public static $on_event = null;
+
 	const KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'ident_host', 'auth_log', 'syslog_spam' );
 
 	/**
@@ -235,6 +243,9 @@ final class Banlog_Writer {
 			}
 		}
 		$t = Banlog_Format::now();
+		if ( null !== self::$on_event ) {
+			call_user_func( self::$on_event, 'spam', $canon );
+		}
 		$ok = true;
 		if ( $this->refused( 'spam_log', array( 'spam_log' ) ) ) {
 			$ok = false;
@@ -277,6 +288,9 @@ final class Banlog_Writer {
 			}
 		}
 		$t = Banlog_Format::now();
+		if ( null !== self::$on_event ) {
+			call_user_func( self::$on_event, $event, $canon );
+		}
 		$severity = in_array( $event, Banlog_Format::INFO_EVENTS, true ) ? self::SEVERITY_INFO : self::SEVERITY_NOTICE;
 		$ok = true;
 		if ( $this->refused( 'syslog', array( 'syslog' ) ) ) {
