@@ -107,7 +107,8 @@ def test_options_page(browser, stack):
     assert "comment id=\\d+ from host=<ADDR> marked as spam$" in filt
     assert new_path in browser.find_element(By.ID, "banlog-spam-log").text
 
-    # A .php path (and friends) is refused with a message naming the true reason; the stored path stays.
+    # A .php path (and friends) is refused with a message naming the true reason; the stored path
+    # stays in effect, and the field keeps what was typed (marked as not saved) for correcting.
     for bad, message in (("/tmp/evil.php", "must end in .log"), ("/tmp/x.phtml", "must end in .log"),
                          ("/tmp/a.php.log", "contains the extension .php, which a web server may run"),
                          ("/tmp/a.html.log", "contains the extension .html, which a web server may serve"),
@@ -120,7 +121,9 @@ def test_options_page(browser, stack):
         wait_for(lambda: "settings-updated" in browser.current_url, 30, what="saved")
         notices = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".notice-error, .error"))
         assert message in notices, (bad, notices)
-        assert _field(browser, "spam_log").get_attribute("value") == new_path
+        assert _field(browser, "spam_log").get_attribute("value") == bad
+        assert new_path in browser.find_element(By.CSS_SELECTOR, ".banlog-typed").text
+        assert json.loads(stack.php_eval("echo json_encode(get_option('banlog_options'));"))["spam_log"] == new_path
 
     # Back to the default path in wp-content: the status panel warns that it can be downloaded.
     f = _field(browser, "spam_log")

@@ -45,7 +45,7 @@ final class Banlog_Health {
 	/**
 	 * Each sink's state: array( 'name', 'kind', 'target', 'errors', 'written', 'last_error',
 	 * 'last_error_at', 'last_ok_at', 'failing' (failed and not written since), 'recent' (failed
-	 * within the hour), 'scope' ('pool', 'worker' or 'fallback') ).
+	 * the one to report: failing; in fallback mode, an error within the hour), 'scope' ('pool', 'worker' or 'fallback') ).
 	 *
 	 * @return array
 	 */
@@ -63,7 +63,9 @@ final class Banlog_Health {
 				$ok_at = isset( $s['last_ok_at'] ) ? (int) $s['last_ok_at'] : 0;
 				$pending = isset( $s['pending'] ) ? (int) $s['pending'] : 0;
 				// The pool knows each sink's last success; a worker's own figures only its queue.
-				$failing = $err_at > 0 && ( $pool ? $err_at >= $ok_at : $pending > 0 );
+				// Seconds: a success in the same second as the error counts as recovery (some worker
+				// wrote to it after it failed, or at the same moment).
+				$failing = $err_at > 0 && ( $pool ? $err_at > $ok_at : $pending > 0 );
 				$out[] = array(
 					'name'          => $s['kind'] . ':' . $s['target'],
 					'kind'          => (string) $s['kind'],
@@ -74,7 +76,7 @@ final class Banlog_Health {
 					'last_error_at' => $err_at,
 					'last_ok_at'    => $ok_at,
 					'failing'       => $failing,
-					'recent'        => $failing || ( $err_at > 0 && time() - $err_at < self::RECENT && $err_at >= $ok_at ),
+					'recent'        => $failing,
 					'scope'         => $pool ? 'pool' : 'worker',
 				);
 			}
@@ -236,7 +238,8 @@ final class Banlog_Health {
 	}
 
 	/**
-	 * No sink failed within the last hour (or it has recovered since).
+	 * No sink is failing: every sink that failed has written since (fallback mode: no error within
+	 * the last hour).
 	 *
 	 * @return array
 	 */
@@ -253,14 +256,14 @@ final class Banlog_Health {
 				'sinks',
 				false,
 				/* translators: %s: sink */
-				sprintf( __( 'banlog could not write to %s in the last hour', 'banlog' ), $s['name'] ),
+				sprintf( __( 'banlog cannot write to %s', 'banlog' ), $s['name'] ),
 				/* translators: 1: time, 2: error */
 				sprintf( __( 'Last error at %1$s: %2$s. fail2ban does not see these events until it is fixed.', 'banlog' ), wp_date( 'Y-m-d H:i:s', $s['last_error_at'] ), $s['last_error'] ),
 				self::fix( $s ),
 				'critical'
 			);
 		}
-		return self::result( 'sinks', true, __( 'banlog\'s logs were written without error in the last hour', 'banlog' ), __( 'Every sink that failed has written since.', 'banlog' ) );
+		return self::result( 'sinks', true, __( 'banlog\'s logs are being written', 'banlog' ), __( 'Every sink that failed has written since.', 'banlog' ) );
 	}
 
 	/**
@@ -323,7 +326,7 @@ final class Banlog_Health {
 	}
 
 	/**
-	 * A notice to administrators while a sink failed within the hour and has not written since,
+	 * A notice to administrators while a sink is failing (has not written since its error),
 	 * until they dismiss that error (per user: a newer error shows again).
 	 */
 	public static function notice() {
