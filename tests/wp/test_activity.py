@@ -239,3 +239,27 @@ def test_saving_a_path_in_a_missing_folder_says_so_and_a_refused_one_keeps_what_
     assert _field(browser, "auth_log").get_attribute("value") == "/tmp/evil.php"
     assert "Not saved" in browser.find_element(By.CSS_SELECTOR, ".banlog-typed").text
     stack.banlog_options(auth_log="")
+
+
+def test_fallback_mode_keeps_a_small_ring_and_says_what_is_missing(stack4, browser):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    stack = stack4
+    _login(browser, stack, ADMIN_USER, ADMIN_PASS)
+    before = json.loads(stack.php_eval("echo json_encode(get_option('banlog_activity_ring', array()));"))
+    sources = [new_source() for _ in range(3)]
+    for s in sources:
+        r = stack.client(s, fallback=True).login(ADMIN_USER, "wrong in fallback mode")
+        assert r.status == 200
+    ring = json.loads(stack.php_eval("echo json_encode(get_option('banlog_activity_ring', array()));"))
+    assert len(ring) == len(before) + 3
+    assert [e[1:] for e in ring[-3:]] == [["failure", s] for s in sources]
+    # The same site through the php-fpm master without the extension (cookies do not depend on the port).
+    browser.get(f"http://127.0.0.1:{stack.fallback_port}/wp-admin/options-general.php?page=banlog&tab=activity")
+    src = browser.find_element(By.ID, "banlog-activity-source")
+    assert src.get_attribute("data-source") == "fallback" and "load the extension for exact figures" in src.text
+    shown = [r.find_elements(By.TAG_NAME, "code")[0].text for r in browser.find_elements(By.CSS_SELECTOR, "#banlog-last tbody tr")]
+    assert shown[:3] == list(reversed(sources))
+    assert int(browser.find_element(By.ID, "banlog-hours-total").get_attribute("data-total")) == len(ring)
+    browser.get(f"http://127.0.0.1:{stack.fallback_port}/wp-admin/options-general.php?page=banlog")
+    assert "none in fallback mode" in browser.find_element(By.ID, "banlog-counters").text
