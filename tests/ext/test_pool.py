@@ -178,9 +178,9 @@ echo json_encode(banlog_stats());
     assert (missing / "spam.log").read_text().count("marked as spam") >= 1
 
 
-def test_cli_has_its_own_mapping_and_forks_share_it():
-    code = r"""
-banlog_configure(['spam_log' => '', 'syslog' => false, 'auth_log' => '/dev/null', 'ident_host' => 'cli.example']);
+def test_cli_has_its_own_mapping_and_forks_share_it(tmp_path):
+    code = f"$auth = {php_str(tmp_path / 'auth.log')};" + r"""
+banlog_configure(['spam_log' => '', 'syslog' => false, 'auth_log' => $auth, 'ident_host' => 'cli.example']);
 banlog_auth('failure', 'a', '192.0.2.1');
 $kids = [];
 for ($i = 0; $i < 3; $i++) {
@@ -201,3 +201,4 @@ echo json_encode(['stats' => banlog_stats(), 'recent' => banlog_recent(100), 'fe
     # Another CLI process: a mapping of its own, empty.
     other = json.loads(run_php("echo json_encode([banlog_stats()['pool']['accepted'], banlog_recent()]);").stdout)
     assert other == [0, []]
+    assert (tmp_path / "auth.log").read_text().count("\n") == 16

@@ -6,7 +6,9 @@
 //! Only atomics, no lock: a hook adds one event with one `fetch_add` (its ticket, which is also
 //! the count of accepted events) and five stores into the ring slot the ticket names. Readers
 //! check each slot's sequence word before and after reading it (a seqlock), so a slot being
-//! rewritten is skipped, never returned half-written. The sinks' error texts sit behind a seqlock
+//! rewritten is skipped, never returned half-written. One case is not caught: two hooks whose
+//! tickets are 4096 apart writing the same slot at the same moment (a hook descheduled between its
+//! `fetch_add` and its stores while 4096 other events pass) may leave that one entry mixed. The sinks' error texts sit behind a seqlock
 //! too; their writers are the processes' writer threads, never a request's hook.
 //!
 //! The memory is all zero at first, which is the empty state: nothing to initialise. Its size is
