@@ -39,18 +39,13 @@ const READ_TRIES: usize = 64;
 /// the README and the stub; a test holds them to it.
 pub const MAPPING_BYTES: usize = std::mem::size_of::<PoolArea>().div_ceil(4096) * 4096;
 
-/// Kinds of events in the ring: spam, then each [`AuthKind`] in its order.
-pub const KIND_NAMES: [&str; 9] = [
-    "spam",
-    "failure",
-    "unknown_user",
-    "xmlrpc_failure",
-    "xmlrpc_unknown_user",
-    "rest_failure",
-    "rest_unknown_user",
-    "multicall_failure",
-    "success",
-];
+/// The name of a kind code: 0 is spam, then each [`AuthKind`] in its order (its index + 1).
+pub fn kind_name(code: u8) -> &'static str {
+    match code {
+        0 => "spam",
+        c => AuthKind::NAMES.get(usize::from(c) - 1).copied().unwrap_or("unknown"),
+    }
+}
 
 /// The counters the hooks bump: one cache line, one atomic add per event.
 #[repr(C)]
@@ -143,7 +138,7 @@ pub struct Recent {
     /// Its ticket plus one: 1 for the pool's first event; increasing.
     pub id: u64,
     pub time_us: i64,
-    /// An index into [`KIND_NAMES`].
+    /// A kind code ([`kind_name`]).
     pub kind: u8,
     /// The site's ident host hash ([`host_hash`]).
     pub host: u32,
@@ -153,7 +148,7 @@ pub struct Recent {
 
 impl Recent {
     pub fn kind_name(&self) -> &'static str {
-        KIND_NAMES.get(usize::from(self.kind)).copied().unwrap_or("unknown")
+        kind_name(self.kind)
     }
 
     pub fn ip(&self) -> IpAddr {
@@ -553,10 +548,11 @@ mod tests {
 
     #[test]
     fn kinds_follow_auth_kinds() {
-        assert_eq!(KIND_NAMES[0], "spam");
+        assert_eq!(kind_name(0), "spam");
         for k in AuthKind::ALL {
-            assert_eq!(KIND_NAMES[usize::from(auth_code(k))], k.name());
+            assert_eq!(kind_name(auth_code(k)), k.name());
         }
+        assert_eq!(kind_name(u8::MAX), "unknown");
     }
 
     #[test]

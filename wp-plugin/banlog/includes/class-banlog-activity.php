@@ -19,7 +19,9 @@ final class Banlog_Activity {
 	/** Events the fallback ring keeps. */
 	const RING_MAX = 500;
 	/** Event kinds in chart order, spam first, success last. */
-	const KINDS = array( 'spam', 'failure', 'unknown_user', 'xmlrpc_failure', 'xmlrpc_unknown_user', 'rest_failure', 'rest_unknown_user', 'multicall_failure', 'success' );
+	const KINDS = array( 'spam', 'failure', 'unknown_user', 'xmlrpc_failure', 'xmlrpc_unknown_user', 'rest_failure', 'rest_unknown_user', 'multicall_failure', 'success', 'logout' );
+	/** Audit events: shown, never counted against a jail. */
+	const AUDIT = array( 'success', 'logout' );
 	/** A colour per kind (WordPress admin palette and neighbours). */
 	const COLORS = array(
 		'spam'                => '#d63638',
@@ -31,7 +33,10 @@ final class Banlog_Activity {
 		'rest_unknown_user'   => '#68de7c',
 		'multicall_failure'   => '#8c5383',
 		'success'             => '#8c8f94',
+		'logout'              => '#c3c4c7',
 	);
+	/** The colour of a kind this version does not know (from a newer extension). */
+	const OTHER_COLOR = '#50575e';
 
 	/**
 	 * Events of this request in fallback mode, written once at its end.
@@ -144,10 +149,18 @@ final class Banlog_Activity {
 			);
 		}
 		foreach ( $events as $e ) {
-			if ( $e['time'] < $start || $e['time'] >= $end || ! isset( $out[0]['counts'][ $e['kind'] ] ) ) {
+			if ( $e['time'] < $start || $e['time'] >= $end ) {
 				continue;
 			}
-			++$out[ (int) floor( ( $e['time'] - $start ) / $size ) ]['counts'][ $e['kind'] ];
+			$i = (int) floor( ( $e['time'] - $start ) / $size );
+			if ( ! isset( $out[ $i ]['counts'][ $e['kind'] ] ) ) {
+				// A kind from a newer extension: counted all the same, in every bucket.
+				foreach ( $out as &$b ) {
+					$b['counts'][ $e['kind'] ] = 0;
+				}
+				unset( $b );
+			}
+			++$out[ $i ]['counts'][ $e['kind'] ];
 		}
 		return $out;
 	}
@@ -254,7 +267,7 @@ final class Banlog_Activity {
 	}
 
 	/**
-	 * The addresses with the most events (successes left out), with whether they reached a jail's
+	 * The addresses with the most events (successes and logouts left out), with whether they reached a jail's
 	 * limit: maxretry events within findtime, spam against banlog-spam, login failures against
 	 * banlog-auth.
 	 *
@@ -266,7 +279,7 @@ final class Banlog_Activity {
 		$limits = self::jail_limits();
 		$by = array();
 		foreach ( $events as $e ) {
-			if ( 'success' === $e['kind'] ) {
+			if ( in_array( $e['kind'], self::AUDIT, true ) ) {
 				continue;
 			}
 			$jail = 'spam' === $e['kind'] ? 'banlog-spam' : 'banlog-auth';
@@ -348,7 +361,7 @@ final class Banlog_Activity {
 				}
 				$bh = $c * $scale;
 				$y -= $bh;
-				$o .= '<rect data-kind="' . esc_attr( $kind ) . '" data-count="' . (int) $c . '" x="' . round( $x, 1 ) . '" y="' . round( $y, 1 ) . '" width="' . round( $bw, 1 ) . '" height="' . round( $bh, 1 ) . '" fill="' . esc_attr( self::COLORS[ $kind ] ) . '"><title>' . esc_html( $when . ' · ' . self::kind_label( $kind ) . ': ' . $c ) . '</title></rect>';
+				$o .= '<rect data-kind="' . esc_attr( $kind ) . '" data-count="' . (int) $c . '" x="' . round( $x, 1 ) . '" y="' . round( $y, 1 ) . '" width="' . round( $bw, 1 ) . '" height="' . round( $bh, 1 ) . '" fill="' . esc_attr( isset( self::COLORS[ $kind ] ) ? self::COLORS[ $kind ] : self::OTHER_COLOR ) . '"><title>' . esc_html( $when . ' · ' . self::kind_label( $kind ) . ': ' . $c ) . '</title></rect>';
 			}
 			$o .= '</g>';
 			if ( 0 === $i % $every ) {
@@ -377,9 +390,9 @@ final class Banlog_Activity {
 			return '<p class="banlog-legend">' . esc_html__( 'No events in this period.', 'banlog' ) . '</p>';
 		}
 		$o = '<p class="banlog-legend">';
-		foreach ( self::KINDS as $k ) {
+		foreach ( array_unique( array_merge( self::KINDS, array_keys( $seen ) ) ) as $k ) {
 			if ( isset( $seen[ $k ] ) ) {
-				$o .= '<span style="white-space:nowrap;margin-right:1em"><span style="display:inline-block;width:10px;height:10px;background:' . esc_attr( self::COLORS[ $k ] ) . '"></span> ' . esc_html( self::kind_label( $k ) ) . ' <span class="banlog-legend-count" data-kind="' . esc_attr( $k ) . '">' . (int) $seen[ $k ] . '</span></span> ';
+				$o .= '<span style="white-space:nowrap;margin-right:1em"><span style="display:inline-block;width:10px;height:10px;background:' . esc_attr( isset( self::COLORS[ $k ] ) ? self::COLORS[ $k ] : self::OTHER_COLOR ) . '"></span> ' . esc_html( self::kind_label( $k ) ) . ' <span class="banlog-legend-count" data-kind="' . esc_attr( $k ) . '">' . (int) $seen[ $k ] . '</span></span> ';
 			}
 		}
 		return $o . '</p>';
@@ -402,6 +415,7 @@ final class Banlog_Activity {
 			'rest_unknown_user'   => __( 'REST unknown user', 'banlog' ),
 			'multicall_failure'   => __( 'XML-RPC multicall failure', 'banlog' ),
 			'success'             => __( 'login success', 'banlog' ),
+			'logout'              => __( 'logout', 'banlog' ),
 		);
 		return isset( $labels[ $kind ] ) ? $labels[ $kind ] : $kind;
 	}
