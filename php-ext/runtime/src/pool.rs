@@ -381,6 +381,9 @@ impl PoolArea {
             }
         };
         let (written, errors, dropped) = (delta(|s| s.written), delta(|s| s.errors), delta(|s| s.dropped));
+        let spooled = delta(|s| s.spooled);
+        // Lines that went to a sink's spool file: a pool-wide counter (not per sink).
+        self.add_spooled(spooled);
         let new_error =
             now.last_error_at.is_some() && before.and_then(|b| b.last_error_at) != now.last_error_at || errors > 0;
         if written == 0 && errors == 0 && dropped == 0 && !new_error {
@@ -710,7 +713,8 @@ mod tests {
         let a2 = sink("syslog", "/dev/log", 7, 2, Some(("connection refused", 1_700_000_100)));
         area.report_sink(Some(&a1), &a2);
         // Another worker: its own cumulative figures.
-        let b1 = sink("syslog", "/dev/log", 3, 1, Some(("no such file", 1_700_000_200)));
+        let mut b1 = sink("syslog", "/dev/log", 3, 1, Some(("no such file", 1_700_000_200)));
+        b1.spooled = 4;
         area.report_sink(None, &b1);
         area.report_sink(None, &sink("spam_log", "/var/log/x.log", 4, 0, None));
         let s = area.sinks();
@@ -720,6 +724,7 @@ mod tests {
         assert_eq!((s[1].kind.as_str(), s[1].written, s[1].errors), ("syslog", 10, 3));
         assert_eq!((s[1].last_error.as_deref(), s[1].last_error_at), (Some("no such file"), Some(1_700_000_200)));
         assert!(s[1].last_ok_at.is_some());
+        assert_eq!(area.counters().spooled, 4);
         // Unchanged figures: nothing to do, the error stays.
         area.report_sink(Some(&b1), &b1);
         assert_eq!(area.sinks()[1].errors, 3);
