@@ -6,10 +6,14 @@ one address up to the auth jail's limit) are sent concurrently so that several w
 then banlog_stats()['pool'], banlog_recent(), the widget and the Activity tab all show exactly N,
 and the current hour's bar holds each kind's count. With rsyslog stopped, the notice and the Site
 Health test name the syslog sink and the fix; after rsyslog restarts (and a line goes through),
-both are gone. Screenshots go to docs/screenshots/ (README.md links them). Site Health is checked on the results
-WordPress hands its page (see _site_health)."""
+both are gone. Screenshots go to a temporary folder, or with BANLOG_SCREENSHOTS=1 to
+docs/screenshots/ (README.md links them; a plain test run leaves the tree alone). Site Health is
+checked on the results WordPress hands its page (see _site_health)."""
 import collections
 import json
+import os
+import tempfile
+from pathlib import Path
 import threading
 import time
 
@@ -22,7 +26,8 @@ from support.wordpress import ADMIN_PASS, ADMIN_USER, Stack
 
 from test_options_page import _login, browser  # noqa: F401 - the module-scoped Chromium fixture
 
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("BANLOG_SCREENSHOTS") == "1"
+         else Path(tempfile.mkdtemp(prefix="banlog-screenshots-")))
 WORKERS = 4
 
 
