@@ -11,58 +11,19 @@ from __future__ import annotations
 import os
 import pathlib
 import signal
-import socket
-import struct
 import subprocess
 import time
 
 from common import CGI_FCGI, PHP_FPM, stop_process
-
-FCGI_BEGIN_REQUEST, FCGI_END_REQUEST, FCGI_PARAMS, FCGI_STDIN, FCGI_STDOUT = 1, 3, 4, 5, 6
-
-
-def _record(kind, content, request_id=1):
-    return struct.pack(">BBHHBx", 1, kind, request_id, len(content), 0) + content
-
-
-def _pair(name: bytes, value: bytes) -> bytes:
-    def length(n):
-        return bytes([n]) if n < 128 else struct.pack(">I", n | 0x80000000)
-    return length(len(name)) + length(len(value)) + name + value
-
+from support.fcgi import fcgi_request, params  # noqa: F401  (params: for the runner)
 
 class FcgiClient:
     def __init__(self, sock: pathlib.Path):
         self.sock = str(sock)
 
-    def request(self, params: dict, timeout=30.0) -> tuple[bytes, int]:
+    def request(self, variables: dict, timeout=30.0) -> tuple[bytes, int]:
         """Sends one request; returns (stdout, ns from connect to the end-request record)."""
-        body = b"".join(_pair(k.encode(), str(v).encode()) for k, v in params.items())
-        msg = (_record(FCGI_BEGIN_REQUEST, struct.pack(">HB5x", 1, 0)) + _record(FCGI_PARAMS, body)
-               + _record(FCGI_PARAMS, b"") + _record(FCGI_STDIN, b""))
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        out, buf = [], b""
-        t0 = time.perf_counter_ns()
-        try:
-            s.connect(self.sock)
-            s.sendall(msg)
-            while True:
-                while len(buf) >= 8:
-                    _, kind, _, clen, plen = struct.unpack(">BBHHB", buf[:7])
-                    if len(buf) < 8 + clen + plen:
-                        break
-                    content, buf = buf[8:8 + clen], buf[8 + clen + plen:]
-                    if kind == FCGI_STDOUT:
-                        out.append(content)
-                    elif kind == FCGI_END_REQUEST:
-                        return b"".join(out), time.perf_counter_ns() - t0
-                chunk = s.recv(65536)
-                if not chunk:
-                    raise RuntimeError("php-fpm closed the connection before the end of the request")
-                buf += chunk
-        finally:
-            s.close()
+        return fcgi_request(self.sock, variables, timeout)
 
 
 def cgi_fcgi(sock: pathlib.Path, params: dict, timeout=600) -> tuple[bytes, int]:
@@ -71,11 +32,6 @@ def cgi_fcgi(sock: pathlib.Path, params: dict, timeout=600) -> tuple[bytes, int]
     t0 = time.perf_counter_ns()
     p = subprocess.run([CGI_FCGI, "-bind", "-connect", str(sock)], env=env, capture_output=True, timeout=timeout)
     return p.stdout, time.perf_counter_ns() - t0
-
-
-def params(script: pathlib.Path, query: str) -> dict:
-    return dict(SCRIPT_FILENAME=str(script), REQUEST_METHOD="GET", QUERY_STRING=query,
-                SERVER_PROTOCOL="HTTP/1.1", GATEWAY_INTERFACE="CGI/1.1")
 
 
 class FpmPool:

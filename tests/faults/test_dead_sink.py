@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import tempfile
 import threading
@@ -21,6 +20,7 @@ import time
 
 import pytest
 
+from support.fcgi import fcgi_request, params
 from support.paths import PHP_FPM
 from support.procs import stop_process
 from support.waiting import seconds_until
@@ -45,43 +45,10 @@ echo json_encode(banlog_stats());
 '''
 
 
-def _record(kind, content):
-    return struct.pack(">BBHHBx", 1, kind, 1, len(content), 0) + content
-
-
-def _pair(k, v):
-    enc = lambda n: bytes([n]) if n < 128 else struct.pack(">I", n | 0x80000000)  # noqa: E731
-    return enc(len(k)) + enc(len(v)) + k + v
-
-
 def fcgi(sock, script, query, timeout=60):
     """One FastCGI request (as nginx makes it); returns (stdout, seconds until the end record)."""
-    params = dict(SCRIPT_FILENAME=str(script), REQUEST_METHOD="GET", QUERY_STRING=query,
-                  SERVER_PROTOCOL="HTTP/1.1", GATEWAY_INTERFACE="CGI/1.1")
-    body = b"".join(_pair(k.encode(), v.encode()) for k, v in params.items())
-    msg = (_record(1, struct.pack(">HB5x", 1, 0)) + _record(4, body) + _record(4, b"") + _record(5, b""))
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    t0 = time.monotonic()
-    out, buf = [], b""
-    try:
-        s.connect(str(sock))
-        s.sendall(msg)
-        while True:
-            while len(buf) >= 8:
-                _, kind, _, clen, plen = struct.unpack(">BBHHB", buf[:7])
-                if len(buf) < 8 + clen + plen:
-                    break
-                content, buf = buf[8:8 + clen], buf[8 + clen + plen:]
-                if kind == 6:
-                    out.append(content)
-                elif kind == 3:
-                    return b"".join(out), time.monotonic() - t0
-            chunk = s.recv(65536)
-            assert chunk, "php-fpm closed the connection"
-            buf += chunk
-    finally:
-        s.close()
+    out, ns = fcgi_request(sock, params(script, query), timeout)
+    return out, ns / 1e9
 
 
 class Pool:
