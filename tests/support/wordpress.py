@@ -177,6 +177,14 @@ class Stack:
 
     def _install_files(self):
         shutil.copytree(WP_SRC, self.docroot, symlinks=True)
+        # Debian links some libraries in with relative links (wp-includes/js/underscore.js ->
+        # ../../../javascript/...): copied, they would dangle, load-scripts.php would serve nothing
+        # for them and every admin page needing wp.template (Site Health's results) would draw nothing.
+        for link in [p for p in self.docroot.rglob("*") if p.is_symlink()]:
+            target = os.readlink(link)
+            if not os.path.isabs(target):
+                link.unlink()
+                link.symlink_to((WP_SRC / link.parent.relative_to(self.docroot) / target).resolve())
         (self.docroot / ".htaccess").unlink(missing_ok=True)
         content = self.docroot / "wp-content"
         for sub in ("plugins", "themes", "uploads", "mu-plugins", "upgrade"):

@@ -84,12 +84,14 @@ def nginx_server(listens, sock, docroot, multisite=False):
     """An nginx `server` block serving the site in `docroot` through the php-fpm socket `sock`;
     `multisite`: with the rewrites of a subdirectory network (/<site>/wp-... is WordPress's own)."""
     listen = "\n        ".join(f"listen {l};" for l in listens)
-    rewrites = host = ""
+    rewrites = ""
+    # Debian's fastcgi_params pass $host (without the port) as HTTP_HOST: a network (whose domain
+    # carries the port) would find no site, and wp-admin's canonical URL (history.replaceState,
+    # built from HTTP_HOST) would name another origin, a script error on every admin page. The Host
+    # header as sent (both ports serve the one site, whose port the clients name); the later value
+    # wins in php-fpm.
+    host = "fastcgi_param HTTP_HOST $http_host;"
     if multisite:
-        # The network's domain carries the port, and Debian's fastcgi_params pass $host (without
-        # it) as HTTP_HOST: WordPress would find no site. The Host header as sent (both ports serve
-        # the one network, whose port the clients name); the later value wins in php-fpm.
-        host = "fastcgi_param HTTP_HOST $http_host;"
         rewrites = """if (!-e $request_filename) {
             rewrite /wp-admin$ $scheme://$host:$server_port$uri/ permanent;
             rewrite ^(/[^/]+)?(/wp-.*) $2 last;
