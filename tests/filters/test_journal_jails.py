@@ -27,6 +27,8 @@ def test_journal_jails_ban(tmp_path):
         set -e
         mount -t tmpfs tmpfs /run
         mkdir -p /run/systemd/journal
+        # journald needs a cgroup file system; a bare root (a chroot) may have none mounted.
+        mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup
         {JOURNALD} & jd=$!
         for _ in $(seq 50); do [ -S /run/systemd/journal/dev-log ] && break; sleep 0.2; done
         fail2ban-server -b -x -c {conf} >/dev/null

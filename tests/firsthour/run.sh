@@ -64,6 +64,8 @@ ip link set lo up
 if [ "$hosts" != rsyslog ]; then
 step "journald-only host: systemd-journald owns /dev/log"
 mkdir -p /run/systemd/journal
+# journald exits at once without a cgroup file system, which a bare root (a chroot) may lack.
+mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup
 /lib/systemd/systemd-journald &
 for _ in $(seq 50); do [ -S /run/systemd/journal/dev-log ] && break; sleep 0.2; done
 [ -S /run/systemd/journal/dev-log ] || fail "journald did not start"
