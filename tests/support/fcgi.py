@@ -65,14 +65,16 @@ def fcgi_get(sock, script, query="", timeout=30.0):
 
 
 class FpmPool:
-    """php-fpm (`pm = static`, `workers` children) with the extension, its socket in `d`."""
+    """php-fpm (`pm = static`, `workers` children) with the extension (None: without), its socket in
+    `d`; `wrap` turns the command into another (e.g. one run inside a network namespace)."""
 
-    def __init__(self, d, ext, workers=4, ini=None, env=None):
+    def __init__(self, d, ext, workers=4, ini=None, env=None, wrap=lambda args: args):
         self.dir = pathlib.Path(d)
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o777)
         self.sock = self.dir / "php-fpm.sock"
         self.ext, self.workers, self.ini, self.env = ext, workers, dict(ini or {}), dict(env or {})
+        self.wrap = wrap
         self.proc = None
 
     def start(self):
@@ -93,8 +95,10 @@ pm.max_children = {self.workers}
 pm.max_requests = 0
 catch_workers_output = yes
 {ini}""")
-        args = [PHP_FPM, "-n", "-d", f"extension={self.ext}", "--nodaemonize", "--fpm-config", str(conf)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        args = [PHP_FPM, "-n", "--nodaemonize", "--fpm-config", str(conf)]
+        if self.ext:
+            args[1:1] = ["-d", f"extension={self.ext}"]
+        self.proc = subprocess.Popen(self.wrap(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.time() + 30
         while not self.sock.exists():
             if self.proc.poll() is not None or time.time() > deadline:
