@@ -2,11 +2,11 @@
 inherited by every php-fpm worker, so that banlog_stats()['pool'] and banlog_recent() give the
 same exact figures from whichever worker answers; a CLI process and its pcntl_fork() children."""
 import collections
+import concurrent.futures
 import json
 import pathlib
 import shutil
 import tempfile
-import threading
 
 import pytest
 
@@ -57,29 +57,9 @@ def pool(ext_path):
 
 
 def _run_parallel(fn, jobs, threads=8):
-    out, lock, it = [], threading.Lock(), iter(jobs)
-    errors = []
-
-    def worker():
-        while True:
-            with lock:
-                job = next(it, None)
-            if job is None:
-                return
-            try:
-                r = fn(job)
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append(e)
-                return
-            with lock:
-                out.append(r)
-    ts = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    assert not errors, errors
-    return out
+    """fn over the jobs from `threads` threads at once; the results in job order (an error is raised)."""
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(fn, jobs))
 
 
 def _stats_from_every_worker(p, d, host=HOST):
