@@ -374,13 +374,19 @@ class Stack:
     def set_option(self, name, value):
         self.php_eval(f"update_option({json.dumps(name)}, json_decode({json.dumps(json.dumps(value))}, true));")
 
+    def merge_option(self, name, changes, network=False):
+        """Sets `changes` in the array option `name` (a network's site option with `network`), the
+        other keys kept; returns the option as stored."""
+        get, put = ("get_site_option", "update_site_option") if network else ("get_option", "update_option")
+        out = self.php_eval(
+            f"$o = {get}({json.dumps(name)}, []); $o = is_array($o) ? $o : [];"
+            f"foreach (json_decode({json.dumps(json.dumps(changes))}, true) as $k => $v) $o[$k] = $v;"
+            f"{put}({json.dumps(name)}, $o); echo json_encode({get}({json.dumps(name)}));")
+        return json.loads(out)
+
     def banlog_options(self, **changes):
         """Updates the plugin's options; returns the new ones."""
-        out = self.php_eval(
-            "$o = get_option('banlog_options'); "
-            f"foreach (json_decode({json.dumps(json.dumps(changes))}, true) as $k => $v) $o[$k] = $v; "
-            "update_option('banlog_options', $o); echo json_encode(get_option('banlog_options'));")
-        return json.loads(out)
+        return self.merge_option("banlog_options", changes)
 
     def configure_logging(self):
         """Spam log in wp-content, auth lines to the private rsyslog."""

@@ -40,11 +40,7 @@ def net():
 
 def network_options(stack, **changes):
     """Sets the network option directly (the harness's shortcut; the tests of the page POST)."""
-    out = stack.php_eval(
-        "$o = get_site_option('banlog_network_options', []); $o = is_array($o) ? $o : [];"
-        f"foreach (json_decode({json.dumps(json.dumps(changes))}, true) as $k => $v) $o[$k] = $v;"
-        "update_site_option('banlog_network_options', $o); echo json_encode(get_site_option('banlog_network_options'));")
-    return json.loads(out)
+    return stack.merge_option("banlog_network_options", changes, network=True)
 
 
 def raw_network(stack):
