@@ -586,14 +586,21 @@ final class Banlog_Admin {
 		}
 		// No settings_errors() here: for a page under Settings, wp-admin/options-head.php shows
 		// them already (a second call printed every notice twice).
+		$this->render_form();
+		$this->render_status();
+		echo '</div>';
+	}
+
+	/**
+	 * The settings form of this page (the fields registered for it), posted to options.php.
+	 */
+	private function render_form() {
 		echo '<form method="post" action="' . esc_url( admin_url( 'options.php' ) ) . '">';
 		settings_fields( self::GROUP );
 		echo '<input type="hidden" name="' . esc_attr( Banlog_Plugin::OPTION . '[form]' ) . '" value="1" />';
 		do_settings_sections( self::PAGE );
 		submit_button();
 		echo '</form>';
-		$this->render_status();
-		echo '</div>';
 	}
 
 	/**
@@ -611,12 +618,7 @@ final class Banlog_Admin {
 			echo ' <a href="' . esc_url( network_admin_url( 'settings.php?page=' . Banlog_Network::PAGE ) ) . '">' . esc_html__( 'Network settings', 'banlog' ) . '</a>';
 		}
 		echo '</p>';
-		echo '<form method="post" action="' . esc_url( admin_url( 'options.php' ) ) . '">';
-		settings_fields( self::GROUP );
-		echo '<input type="hidden" name="' . esc_attr( Banlog_Plugin::OPTION . '[form]' ) . '" value="1" />';
-		do_settings_sections( self::PAGE );
-		submit_button();
-		echo '</form>';
+		$this->render_form();
 
 		$writer = $this->plugin->writer();
 		echo '<div id="banlog-status"><h2>' . esc_html__( 'This site\'s status', 'banlog' ) . '</h2><table class="widefat striped"><tbody>';
