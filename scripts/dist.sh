@@ -63,6 +63,10 @@ done
 for f in $(cd "$root/filters" && find webserver -type f | sort); do
   install -D -m 0644 "$root/filters/$f" "$t/usr/share/banlog/$f"
 done
+# The CrowdSec parser, scenarios, profiles and acquisition (copied by hand: README, "CrowdSec").
+for f in $(cd "$root/filters" && find crowdsec -type f | sort); do
+  install -D -m 0644 "$root/filters/$f" "$t/usr/share/banlog/$f"
+done
 install -D -m 0644 "$root/packaging/logrotate/banlog" "$t/usr/share/banlog/logrotate/banlog"
 install -D -m 0644 "$root/README.md" "$t/usr/share/doc/banlog/README.md"
 deb banlog "$t/usr/bin/banlog"

@@ -76,6 +76,10 @@ def test_command_package_runs_and_carries_the_shipped_fail2ban_files(dist, tmp_p
     # A file fail2ban reads must parse as its INI dialect.
     for rel in shipped:
         configparser.RawConfigParser(strict=False).read_string((packaged / rel).read_text())
+    # The CrowdSec files, byte for byte.
+    crowdsec = sorted(f.relative_to(ROOT / "filters") for f in (ROOT / "filters/crowdsec").rglob("*") if f.is_file())
+    assert crowdsec and all((root / "usr/share/banlog" / rel).read_bytes() == (ROOT / "filters" / rel).read_bytes()
+                            for rel in crowdsec)
 
 
 def test_plugin_zip_holds_the_plugin_folder_and_nothing_else(dist):
