@@ -4,10 +4,12 @@ parser, scenarios and profiles from this tree, an SQLite database and a local AP
 No hub download, no Central API (no `online_client` in the configuration)."""
 import collections
 import json
+import os
 import pathlib
 import shutil
 import socket
 import subprocess
+import threading
 
 import yaml
 
@@ -131,6 +133,31 @@ class CrowdSec:
         return collections.Counter(
             (e["evt"]["Line"]["Raw"], e["evt"]["Meta"]["log_type"], e["evt"]["Meta"]["source_ip"])
             for e in stages.get("s01-parse", {}).get("banlog/wordpress-logs", []) if e["success"])
+
+    def replay_alerts(self, lines, log_type, mark_lines, mark_ip, timeout=60):
+        """Time-machine mode that reaches the buckets: `lines`, then `mark_lines` (which must make an
+        alert for `mark_ip`), go through a FIFO the agent reads (`-dsn file://FIFO`); the FIFO
+        is held open until the agent reports the mark's alert, so that every line before it has gone
+        through the buckets (one parser routine, in order) when the replay ends. Returns
+        `cscli alerts list -o json`."""
+        fifo = self.root / f"replay-{len(list(self.root.glob('replay-*')))}.fifo"
+        os.mkfifo(fifo)
+        p = subprocess.Popen([CROWDSEC, "-c", self.config, "-dsn", f"file://{fifo}", "-type", log_type, "-no-api"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out = []
+        reader = threading.Thread(target=lambda: out.extend(p.stdout), daemon=True)
+        reader.start()
+        try:
+            with open(fifo, "w") as f:
+                f.write("".join(ln + "\n" for ln in [*lines, *mark_lines]))
+                f.flush()
+                wait_for(lambda: any(f"Ip {mark_ip} performed" in ln for ln in out), timeout,
+                         what=f"the replay's alert for {mark_ip}")
+            p.wait(timeout)
+        finally:
+            stop_process(p)
+            reader.join(5)
+        return self.cscli_json("alerts", "list")
 
     def start_lapi(self):
         """The local API alone (on loopback), as the service that the agents and bouncers talk to."""
