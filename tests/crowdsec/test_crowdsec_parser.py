@@ -117,3 +117,15 @@ def test_shipped_files_pass_crowdsecs_config_test(tmp_path):
     for name in ("banlog/wordpress-auth-bf", "banlog/wordpress-auth-hard", "banlog/wordpress-spam"):
         assert f"name={name}" in text, text
     assert "banlog-logs.yaml" in text, text
+
+
+def test_readme_shows_the_shipped_acquisition():
+    """The README's copy of the acquisition file is the shipped one, without its comments."""
+    readme = (FILTERS.parent / "README.md").read_text()
+    section = readme.split("### CrowdSec", 1)[1].split("\n### ", 1)[0]
+    shipped = [ln for ln in (SHIPPED / "acquis.d/banlog.yaml").read_text().splitlines() if not ln.startswith("#")]
+    block = "\n".join("    " + ln if ln else "" for ln in shipped)
+    assert "\n" + block + "\n" in section, block
+    for rel in ("parsers/s01-parse/banlog-logs.yaml", "scenarios/banlog-wordpress.yaml", "profiles.yaml",
+                "acquis.d/banlog.yaml"):
+        assert (SHIPPED / rel).is_file() and f"$D/{rel}" in section, rel
