@@ -40,9 +40,11 @@ class CrowdSec:
     """A private CrowdSec under `root`. `run_replay` feeds a file through the agent in time-machine
     mode (alerts go to the database); `start_lapi` / `start_agent` run the services."""
 
-    def __init__(self, root: pathlib.Path, acquis=None):
+    def __init__(self, root: pathlib.Path, acquis=None, netns=None):
+        """`netns`: run the agent, the local API and cscli in this network namespace."""
         assert pathlib.Path(CROWDSEC).is_file(), "crowdsec is not installed (scripts/deps.sh test)"
         self.root = root
+        self.wrap = ["ip", "netns", "exec", netns] if netns else []
         self.port = _free_port()
         self.procs = []
         for sub in ("parsers/s00-raw", "parsers/s01-parse", "parsers/s02-enrich", "scenarios", "data", "hub"):
@@ -96,7 +98,7 @@ class CrowdSec:
                    "-f", root / "local_api_credentials.yaml", "--url", f"http://127.0.0.1:{self.port}")
 
     def cscli(self, *args, check=True, timeout=60):
-        return sh(CSCLI, "-c", self.config, *args, check=check, timeout=timeout)
+        return sh(*self.wrap, CSCLI, "-c", self.config, *args, check=check, timeout=timeout)
 
     def cscli_json(self, *args):
         out = self.cscli(*args, "-o", "json").stdout.strip()
@@ -168,18 +170,22 @@ class CrowdSec:
     def start(self, *flags, what="crowdsec"):
         """crowdsec as a service (flags: -no-cs for the local API alone, -no-api for the agent alone)."""
         log = open(self.root / f"{what}.log", "ab")
-        p = subprocess.Popen([CROWDSEC, "-c", self.config, "-no-capi", *flags], stdout=log, stderr=subprocess.STDOUT)
+        p = subprocess.Popen([*self.wrap, CROWDSEC, "-c", self.config, "-no-capi", *flags], stdout=log,
+                             stderr=subprocess.STDOUT)
         self.procs.append(p)
         return p
 
     def wait_lapi(self, timeout=30):
-        def up():
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return True
-            except OSError:
-                return False
-        wait_for(up, timeout, what="CrowdSec's local API")
+        if self.wrap:
+            up = lambda: self.cscli("lapi", "status", check=False).returncode == 0  # noqa: E731
+        else:
+            def up():
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                        return True
+                except OSError:
+                    return False
+        wait_for(up, timeout, 0.3, what="CrowdSec's local API")
 
     def stop(self):
         for p in reversed(self.procs):
