@@ -6,6 +6,7 @@ import collections
 import re
 
 import pytest
+import yaml
 
 from support.crowdsec import SHIPPED, CrowdSec
 from support.fail2ban import JAIL_FILTERS, fail2ban_matches
@@ -109,8 +110,6 @@ def test_shipped_files_pass_crowdsecs_config_test(tmp_path):
     snippet = (SHIPPED / "acquis.d/banlog.yaml").read_text()
     snippet = snippet.replace("/var/www/html/wp-content/spam.log", str(spam)).replace("/var/log/auth.log", str(auth))
     assert str(spam) in snippet and str(auth) in snippet, "the snippet's example paths changed"
-    import yaml
-
     cs = CrowdSec(tmp_path / "crowdsec", acquis=list(yaml.safe_load_all(snippet)))
     out = cs.check_config()
     text = out.stdout + out.stderr

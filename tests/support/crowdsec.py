@@ -21,6 +21,7 @@ CROWDSEC = shutil.which("crowdsec") or "/usr/bin/crowdsec"
 CSCLI = shutil.which("cscli") or "/usr/bin/cscli"
 PATTERNS = pathlib.Path("/etc/crowdsec/patterns")
 HUB = pathlib.Path("/usr/share/crowdsec/hub")
+DEFAULT_PROFILES = pathlib.Path("/etc/crowdsec/profiles.yaml")
 SHIPPED = FILTERS / "crowdsec"
 
 # The stock parsers around banlog's (Debian enables these on installation).
@@ -37,8 +38,9 @@ def _free_port():
 
 
 class CrowdSec:
-    """A private CrowdSec under `root`. `run_replay` feeds a file through the agent in time-machine
-    mode (alerts go to the database); `start_lapi` / `start_agent` run the services."""
+    """A private CrowdSec under `root`: `start()` runs the agent and its local API (the agent reads
+    `acquis`), `start_lapi()` the local API alone for the replays (`counted`, `replay_alerts`), which
+    run the agent in time-machine mode; `cscli()` and `banned()` ask it."""
 
     def __init__(self, root: pathlib.Path, acquis=None, netns=None):
         """`netns`: run the agent, the local API and cscli in this network namespace."""
@@ -59,11 +61,9 @@ class CrowdSec:
         shutil.copy(SHIPPED / "parsers/s01-parse/banlog-logs.yaml", root / "parsers/s01-parse")
         shutil.copy(SHIPPED / "scenarios/banlog-wordpress.yaml", root / "scenarios")
         # banlog's profiles first, then Debian's default one, as the README says to install them.
+        assert DEFAULT_PROFILES.is_file(), f"{DEFAULT_PROFILES} is missing (the crowdsec package ships it)"
         (root / "profiles.yaml").write_text(
-            (SHIPPED / "profiles.yaml").read_text() + "\n---\n" + pathlib.Path("/etc/crowdsec/profiles.yaml").read_text()
-            if pathlib.Path("/etc/crowdsec/profiles.yaml").is_file()
-            else (SHIPPED / "profiles.yaml").read_text()
-        )
+            (SHIPPED / "profiles.yaml").read_text() + "---\n" + DEFAULT_PROFILES.read_text())
         (root / "simulation.yaml").write_text("simulation: off\n")
         (root / "acquis.yaml").write_text(yaml.safe_dump_all(acquis or []))
         self.config = root / "config.yaml"
@@ -109,8 +109,8 @@ class CrowdSec:
         return sh(CROWDSEC, "-c", self.config, "-t", timeout=120)
 
     def run_replay(self, log, log_type, dump=None, timeout=120):
-        """The agent alone, fed `log` in time-machine mode (the buckets run on the lines' times): it
-        ends when the file is read, after sending its alerts to the local API (start_lapi first)."""
+        """The agent alone (start_lapi first), fed `log` in time-machine mode; it ends once the file
+        is read (see `counted` for what that means in 1.4.6)."""
         args = [CROWDSEC, "-c", self.config, "-dsn", f"file://{log}", "-type", log_type, "-no-api"]
         if dump:
             args += ["-dump-data", dump]
