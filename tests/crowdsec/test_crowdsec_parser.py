@@ -99,6 +99,11 @@ def test_cscli_explain_names_the_attacker_not_the_address_in_the_user_name(crowd
     ok = crowdsec.cscli("explain", "--log", line.replace("Authentication failure", "Accepted password"),
                         "--type", "syslog", "-v").stdout
     assert "parser failure" in ok and "banlog/wordpress-auth-bf" not in ok, ok
+    # Debian's whitelist parser drops a private address before any scenario sees it.
+    private = crowdsec.cscli("explain", "--log", line.replace("203.0.113.9", "10.1.2.3"), "--type", "syslog",
+                             "-v").stdout
+    assert "evt.Meta.source_ip : 10.1.2.3" in private and "[whitelisted]" in private, private
+    assert "banlog/wordpress-auth-bf" not in private, private
 
 
 def test_shipped_files_pass_crowdsecs_config_test(tmp_path):
