@@ -181,10 +181,36 @@ wait_ban() { # jail addr
   fail "$2 not banned by $1"
 }
 
-step "install the plugin from its zip and activate it"
-unzip -q -o dist/banlog-plugin-*.zip -d /var/lib/wordpress/wp-content/plugins/
-wp_php 'exit(is_wp_error($r = activate_plugin("banlog/banlog.php")) ? 1 : 0);' || fail "plugin activation"
-wp_php 'echo is_plugin_active("banlog/banlog.php") ? "plugin active\n" : "plugin NOT active\n";'
+step "install the plugin as a user does: wp-admin, Plugins, Add New, Upload Plugin, Activate"
+# curl does what the browser does: log in, open the upload form for its nonce, post the zip
+# (multipart, as the form's enctype says), follow the result page's "Activate Plugin" link.
+jar=$(mktemp)
+admin() { curl -sS -b "$jar" -c "$jar" "$@"; }
+admin -o /dev/null "$site/wp-login.php"   # sets WordPress's test cookie, as the login page does
+code=$(admin -o /dev/null -w '%{http_code}' "$site/wp-login.php" --data-urlencode log=admin \
+  --data-urlencode pwd=Adm1n-pass-firsthour --data-urlencode testcookie=1 \
+  --data-urlencode redirect_to="$site/wp-admin/" --data-urlencode wp-submit='Log In')
+[ "$code" = 302 ] || fail "admin login answered $code"
+nonce=$(admin "$site/wp-admin/plugin-install.php?tab=upload" |
+  awk '/action="[^"]*update\.php\?action=upload-plugin"/,/<\/form>/' |
+  grep -o 'name="_wpnonce" value="[0-9a-f]*"' | sed -n '1s/.*value="\(.*\)"/\1/p')
+[ -n "$nonce" ] || fail "no Upload Plugin form (with its nonce) on plugin-install.php"
+zip=$(ls dist/banlog-plugin-*.zip)
+page=$(admin "$site/wp-admin/update.php?action=upload-plugin" -F "_wpnonce=$nonce" \
+  -F "_wp_http_referer=/wp-admin/plugin-install.php?tab=upload" -F "pluginzip=@$zip;type=application/zip" \
+  -F 'install-plugin-submit=Install Now')
+grep -q 'Plugin installed successfully' <<<"$page" ||
+  { sed 's/<[^>]*>//g' <<<"$page" | grep -v '^\s*$' | tail -n 20; fail "the upload did not install the plugin"; }
+activate=$(grep -o 'href="[^"]*plugins\.php?action=activate&amp;plugin=banlog%2Fbanlog\.php[^"]*"' <<<"$page" |
+  sed -n -e '1{s/^href="//' -e 's/"$//' -e 's/&amp;/\&/g' -e 'p;}')
+[ -n "$activate" ] || fail "no Activate Plugin link after the upload"
+case "$activate" in http*) ;; *) activate="$site/wp-admin/$activate" ;; esac
+location=$(admin -o /dev/null -w '%{redirect_url}' "$activate")
+case "$location" in *activate=true*) ;; *) fail "activation answered a redirect to '$location'" ;; esac
+rm -f "$jar"
+wp_php 'echo is_plugin_active("banlog/banlog.php") ? "plugin active\n" : "plugin NOT active\n";
+  exit(is_plugin_active("banlog/banlog.php") ? 0 : 1);' || fail "plugin not active after the upload"
+ls -ld /var/lib/wordpress/wp-content/plugins/banlog
 
 step "start fail2ban (README: without systemd)"
 # Debian 12's own sshd jail reads /var/log/auth.log, which a journald-only host does not have.
