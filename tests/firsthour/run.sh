@@ -12,8 +12,8 @@
 #
 # No systemd runs in such a root: the daemons are started the way the README's "without systemd"
 # note says (their init scripts, fail2ban-client start, systemd-journald started by hand). The
-# plugin is installed by unzipping the zip into wp-content/plugins and activated through PHP
-# (activate_plugin() in a CLI php that loads WordPress), not through wp-admin's upload form.
+# plugin goes in as a user puts it in: wp-admin's Upload Plugin form, then its Activate link
+# (driven with curl, as the admin logged in; Debian's WordPress needs FS_METHOD 'direct' for it).
 set -euo pipefail
 # Argument: which hosts to go through: both (default: journald-only, then rsyslog), journald, rsyslog.
 hosts=${1:-both}
