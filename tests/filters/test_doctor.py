@@ -11,6 +11,7 @@ from support.fail2ban import copy_fail2ban
 from support.paths import EXT
 from support.sidecar import sidecar
 from support.waiting import wait_for
+from support.wordpress import Stack
 
 
 @pytest.fixture
@@ -92,3 +93,54 @@ def test_doctor_checks_the_syslog_daemon_behind_the_target(setup, tmp_path):
     assert syslog, p.stdout
     if not os.path.exists("/dev/log"):
         assert syslog[0]["status"] == "fail" and "not a socket" in syslog[0]["detail"]
+
+
+@pytest.fixture(scope="module")
+def wp_site():
+    """The real WordPress stack, banlog active (its options set by each test)."""
+    s = Stack(log=lambda *a: None)
+    s.start()
+    yield s
+    s.stop()
+
+
+def test_doctor_wp_reads_the_plugins_paths_through_wordpress(setup, wp_site):
+    """`--wp DIR`: the plugin's spam and auth paths come from WordPress itself (wp-load.php, the
+    plugin's effective settings), not from the command line."""
+    tmp_path, conf, spam, auth = setup
+    wp_site.banlog_options(spam_log=str(spam), auth_log=str(auth), syslog=0)
+    wp = ["--wp", wp_site.docroot, "--wp-host", wp_site.host_header]
+    text, found, _ = doctor(tmp_path, conf, *wp)
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert text.stdout.rstrip().splitlines()[-1] == "doctor: all good", text.stdout
+    assert f"the plugin is active in {wp_site.docroot}; it writes spam to {spam}" in text.stdout
+    assert ("wordpress", "ok") in found and ("paths agree", "ok") in found
+
+    # The plugin's spam path differs from the jail's logpath: reported, with both paths, rc 1.
+    other = tmp_path / "logs/other-spam.log"
+    wp_site.banlog_options(spam_log=str(other))
+    text, found, js = doctor(tmp_path, conf, *wp)
+    assert text.returncode == 1 and ("paths agree", "fail") in found, text.stdout
+    assert f"WordPress writes spam to {other} but the banlog-spam jail reads {spam}" in text.stdout
+    assert f"banlog install --spam-log {other} --reload" in text.stdout
+    assert text.stdout.rstrip().splitlines()[-1].startswith("doctor: "), text.stdout
+    assert not text.stdout.rstrip().endswith("all good")
+
+    # The same for the auth file.
+    wp_site.banlog_options(spam_log=str(spam), auth_log=str(tmp_path / "logs/other-auth.log"))
+    text, found, _ = doctor(tmp_path, conf, *wp)
+    assert text.returncode == 1, text.stdout
+    assert f"WordPress writes auth lines to {tmp_path / 'logs/other-auth.log'} but the auth jails read {auth}" \
+        in text.stdout
+
+
+def test_doctor_wp_fails_when_the_plugin_is_not_active(setup, wp_site):
+    tmp_path, conf, spam, auth = setup
+    wp_site.banlog_options(spam_log=str(spam), auth_log=str(auth), syslog=0)
+    wp_site.deactivate_plugin("banlog/banlog.php")
+    try:
+        text, found, _ = doctor(tmp_path, conf, "--wp", wp_site.docroot, "--wp-host", wp_site.host_header)
+    finally:
+        wp_site.activate_plugin("banlog/banlog.php")
+    assert text.returncode == 1 and ("wordpress", "fail") in found, text.stdout
+    assert f"the banlog plugin is not active in {wp_site.docroot}" in text.stdout
