@@ -6,18 +6,9 @@ import pathlib
 import subprocess
 import zipfile
 
-import pytest
-
 from support.paths import PHP, ROOT
 
 VERSION = next(l.split('"')[1] for l in (ROOT / "Cargo.toml").read_text().splitlines() if l.startswith("version = "))
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run([ROOT / "scripts/dist.sh", out], check=True, capture_output=True, text=True, timeout=300)
-    return out
 
 
 def deb(dist, name):

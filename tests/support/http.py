@@ -3,6 +3,7 @@ attacker has an address of its own: a client with cookies and the WordPress call
 import http.client
 import itertools
 import json
+import secrets
 import socket
 import urllib.parse
 import xmlrpc.client
@@ -98,6 +99,22 @@ class Client:
     def post(self, path, fields, headers=None):
         body = urllib.parse.urlencode(fields, doseq=True)
         h = {"Content-Type": "application/x-www-form-urlencoded"}
+        h.update(headers or {})
+        return self.request("POST", path, body=body, headers=h)
+
+    def post_multipart(self, path, fields, files, headers=None):
+        """A multipart/form-data POST, as a browser sends a form with a file: `fields` maps names to
+        strings, `files` names to (file name, bytes, content type)."""
+        boundary = "banlog-" + secrets.token_hex(12)
+        parts = []
+        for name, value in fields.items():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+                         + str(value).encode() + b"\r\n")
+        for name, (filename, data, ctype) in files.items():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                         f"Content-Type: {ctype}\r\n\r\n".encode() + data + b"\r\n")
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        h = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
         h.update(headers or {})
         return self.request("POST", path, body=body, headers=h)
 

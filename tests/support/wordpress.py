@@ -38,8 +38,10 @@ class Stack:
     """The whole site. `start()` brings it up (a few seconds), `stop()` tears it down."""
 
     def __init__(self, workdir=None, ext=EXT, tz=DEFAULT_TZ, max_requests=5, log=print, max_children=2,
-                 process_control_timeout=None, fpm_ini=None, rsyslog_rate_limit=True, multisite=False):
+                 process_control_timeout=None, fpm_ini=None, rsyslog_rate_limit=True, multisite=False, plugin=True):
         """`multisite`: a subdirectory network (see `_make_network()`) with banlog network-activated.
+        `plugin=False`: banlog is neither copied into wp-content/plugins nor activated (the test
+        installs it, e.g. through wp-admin's Upload Plugin form).
         `max_requests`, `max_children`, `process_control_timeout` (seconds; None: php-fpm's default 0)
         and `fpm_ini` (extra php.ini values of both pools) go into the php-fpm configuration;
         `reconfigure_fpm()` changes them later. `rsyslog_rate_limit=False`: rsyslog counts every line."""
@@ -53,6 +55,7 @@ class Stack:
         self.fpm_ini = dict(fpm_ini or {})
         self.rsyslog_rate_limit = rsyslog_rate_limit
         self.multisite = multisite
+        self.plugin = plugin
         self.log = log
         self.procs = {}
         self.rsyslog = None
@@ -189,7 +192,8 @@ class Stack:
         content = self.docroot / "wp-content"
         for sub in ("plugins", "themes", "uploads", "mu-plugins", "upgrade"):
             (content / sub).mkdir(exist_ok=True)
-        shutil.copytree(PLUGIN_SRC, content / "plugins" / "banlog")
+        if self.plugin:
+            shutil.copytree(PLUGIN_SRC, content / "plugins" / "banlog")
         for f in MU_PLUGIN_SRC.glob("*.php"):
             shutil.copy(f, content / "mu-plugins" / f.name)
         (self.docroot / "wp-config.php").write_text(wpconf.wp_config(self.db_sock, self.url, self.secret))
@@ -285,7 +289,8 @@ class Stack:
         self.admin = self.client()
         r = self.admin.login(ADMIN_USER, ADMIN_PASS)
         assert r.status == 302, f"admin login failed: {r.status} {r.text[:500]}"
-        self.activate_plugin("banlog/banlog.php")
+        if self.plugin:
+            self.activate_plugin("banlog/banlog.php")
         # The site's comment settings, as a blog with open comments has them.
         self.set_option("comment_previously_approved", "0")
         self.set_option("comment_moderation", "0")
