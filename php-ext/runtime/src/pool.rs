@@ -488,7 +488,8 @@ impl SinkSlot {
 static GLOBAL: AtomicPtr<PoolArea> = AtomicPtr::new(ptr::null_mut());
 
 /// Makes the shared area, once per process image (a second call, as after Apache's graceful
-/// restart re-runs module start-up, keeps the first). Call it before the server forks.
+/// restart re-runs module start-up, keeps the first: the extension is linked NODELETE, see
+/// php-ext/build.rs, so PHP's dlclose leaves this static in place). Call it before the server forks.
 pub fn init() -> bool {
     if !GLOBAL.load(Acquire).is_null() {
         return true;
@@ -547,6 +548,20 @@ mod tests {
             assert!(doc.contains("172,032 bytes"), "the docs state the mapping's size");
         }
         assert!(std::mem::size_of::<PoolArea>() <= MAPPING_BYTES);
+    }
+
+    #[test]
+    fn a_second_start_up_keeps_the_first_area() {
+        // Apache's graceful restart runs minit again in the same process (the library kept loaded:
+        // php-ext/build.rs): the children of both generations must share one area.
+        assert!(init());
+        let first = global().unwrap();
+        first.record(1, 0, 0, addr(1));
+        let seen = first.counters().accepted;
+        assert!(init());
+        let second = global().unwrap();
+        assert!(ptr::eq(first, second));
+        assert!(second.counters().accepted >= seen);
     }
 
     #[test]
