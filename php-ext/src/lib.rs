@@ -8,6 +8,10 @@
 //!   the response: written here when the writer thread is idle, else a short bounded wait for it;
 //!   then the settings go back to the php.ini defaults;
 //! - `mshutdown`: the process that owns the writer drains and stops it.
+//!
+//! Apache's graceful restart runs `mshutdown` and then `minit` again in the same parent process.
+//! PHP dlcloses the library in between, but it is linked NODELETE (`build.rs`): it stays loaded,
+//! and the second `minit` finds the pool's mapping and the fork handler of the first.
 
 use std::ffi::c_int;
 use std::panic::catch_unwind;
