@@ -2,7 +2,8 @@
 stack's site (support.wordpress.Stack: its files, database, plugin options and rsyslog) on a
 loopback port of its own, with the banlog extension loaded into mod_php from a php.ini of its own
 (PHPIniDir). Everything lives in its own folder: ServerRoot, PidFile, logs; nothing of
-/etc/apache2 is read."""
+/etc/apache2 is read (mod_php still loads PHP's own modules, mysqli among them, from Debian's
+/etc/php/8.2/apache2/conf.d)."""
 import os
 import pathlib
 import re
