@@ -86,6 +86,22 @@ fn parse_general(raw: &[u8]) -> Result<IpAddr, AddrError> {
     Ok(ip.to_canonical())
 }
 
+/// The two values between three fixed pieces of text (`p0 A p1 B p2`), for the parsers that read
+/// banlog's lines back; `None` unless `text` starts with `p0`, ends with `p2` and holds `p1`
+/// (the last one: the second value is an address, which never holds it).
+pub(crate) fn split_fixed<'a>(text: &'a str, pieces: [&str; 3]) -> Option<(&'a str, &'a str)> {
+    let inner = text.strip_prefix(pieces[0])?.strip_suffix(pieces[2])?;
+    inner.rsplit_once(pieces[1])
+}
+
+/// A plain decimal number (digits only, at most 20 of them).
+pub(crate) fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

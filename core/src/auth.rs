@@ -114,12 +114,50 @@ pub fn auth_message(kind: AuthKind, user: &str, addr: IpAddr) -> String {
     String::from_utf8(out).expect("sentences, a sanitized name and an address are UTF-8")
 }
 
+/// An authentication message read back by [`parse_auth_message`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthMessage<'a> {
+    pub kind: AuthKind,
+    /// The user name as logged (sanitized by the writer); empty for a kind that names none.
+    pub user: &'a str,
+    pub addr: IpAddr,
+}
+
+/// Reads back what [`push_auth_message`] writes, or `None` unless `msg` is exactly what it would
+/// write for the kind, name and address it names (the address last, canonical).
+pub fn parse_auth_message(msg: &str) -> Option<AuthMessage<'_>> {
+    // The address is the last word and never holds " from "; a logged name may.
+    let (head, addr) = msg.rsplit_once(" from ")?;
+    let addr = crate::parse_addr(addr.as_bytes()).ok()?;
+    AuthKind::ALL.into_iter().find_map(|kind| {
+        let user = if kind.has_user() { head.strip_prefix(kind.lead())? } else { (head == kind.lead()).then_some("")? };
+        let mut again = Vec::with_capacity(msg.len());
+        push_auth_message(&mut again, kind, user, addr);
+        (again == msg.as_bytes()).then_some(AuthMessage { kind, user, addr })
+    })
+}
+
+/// The fixed text of the spam message mirrored into syslog, for writing ([`push_spam_message`])
+/// and reading it back ([`parse_spam_message`]).
+const SPAM_MESSAGE: [&str; 3] = ["Spam comment ", " from ", ""];
+
 /// Appends the message mirrored into syslog for a spam comment: `Spam comment N from ADDR`.
 pub fn push_spam_message(out: &mut Vec<u8>, comment_id: u64, addr: IpAddr) {
-    out.extend_from_slice(b"Spam comment ");
+    out.extend_from_slice(SPAM_MESSAGE[0].as_bytes());
     push_u64(out, comment_id);
-    out.extend_from_slice(b" from ");
+    out.extend_from_slice(SPAM_MESSAGE[1].as_bytes());
     push_addr(out, addr);
+    out.extend_from_slice(SPAM_MESSAGE[2].as_bytes());
+}
+
+/// Reads back what [`push_spam_message`] writes: the comment id and the address, or `None` unless
+/// `msg` is exactly what it would write for them.
+pub fn parse_spam_message(msg: &str) -> Option<(u64, IpAddr)> {
+    let (id, addr) = crate::addr::split_fixed(msg, SPAM_MESSAGE)?;
+    let (id, addr) = (crate::addr::parse_decimal(id)?, crate::parse_addr(addr.as_bytes()).ok()?);
+    let mut again = Vec::with_capacity(msg.len());
+    push_spam_message(&mut again, id, addr);
+    (again == msg.as_bytes()).then_some((id, addr))
 }
 
 /// The message mirrored into syslog for a spam comment; see [`push_spam_message`].
@@ -160,6 +198,32 @@ mod tests {
             assert_eq!(auth_message(kind, "admin", a), want);
         }
         assert_eq!(spam_message(527, a), "Spam comment 527 from 203.0.113.9");
+    }
+
+    #[test]
+    fn messages_read_back() {
+        let a: IpAddr = "2001:db8::7".parse().unwrap();
+        for kind in AuthKind::ALL {
+            for user in ["admin", "", "x from 6.6.6.6", "a\\x0d\\x0ab", "Authentication failure for y"] {
+                let msg = auth_message(kind, user, a);
+                let want = AuthMessage { kind, user: if kind.has_user() { user } else { "" }, addr: a };
+                assert_eq!(parse_auth_message(&msg), Some(want), "{msg}");
+            }
+        }
+        assert_eq!(parse_spam_message(&spam_message(527, a)), Some((527, a)));
+        for bad in [
+            "Authentication failure for admin from 2001:DB8::7",
+            "Authentication failure for admin from 203.0.113.9 port 22",
+            "Authentication failure for admin",
+            "authentication failure for admin from 203.0.113.9",
+            "XML-RPC multicall authentication failure for x from 203.0.113.9",
+            "Failed password for admin from 203.0.113.9",
+            "Spam comment 05 from 203.0.113.9",
+            "Spam comment 5 from 203.0.113.9 ",
+        ] {
+            assert_eq!(parse_auth_message(bad), None, "{bad}");
+            assert_eq!(parse_spam_message(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -132,13 +132,27 @@ fn push_date_time(out: &mut Vec<u8>, t: &LocalTime, sep: u8) {
     push_2(out, d.second());
 }
 
+/// The fixed text around the comment id and the address on a spam log line, for writing it
+/// ([`push_spam_tail`]) and reading it back ([`parse_spam_tail`]).
+const SPAM_TAIL: [&str; 3] = [" comment id=", " from host=", " marked as spam"];
+
 /// Appends what follows the time on a spam log line: ` comment id=N from host=ADDR marked as spam`.
 pub fn push_spam_tail(out: &mut Vec<u8>, comment_id: u64, addr: IpAddr) {
-    out.extend_from_slice(b" comment id=");
+    out.extend_from_slice(SPAM_TAIL[0].as_bytes());
     push_u64(out, comment_id);
-    out.extend_from_slice(b" from host=");
+    out.extend_from_slice(SPAM_TAIL[1].as_bytes());
     push_addr(out, addr);
-    out.extend_from_slice(b" marked as spam");
+    out.extend_from_slice(SPAM_TAIL[2].as_bytes());
+}
+
+/// Reads back what [`push_spam_tail`] writes: the comment id and the address, or `None` unless
+/// `tail` is exactly what it would write for them (canonical number and address, nothing more).
+pub fn parse_spam_tail(tail: &str) -> Option<(u64, IpAddr)> {
+    let (id, addr) = crate::addr::split_fixed(tail, SPAM_TAIL)?;
+    let (id, addr) = (crate::addr::parse_decimal(id)?, crate::parse_addr(addr.as_bytes()).ok()?);
+    let mut again = Vec::with_capacity(tail.len());
+    push_spam_tail(&mut again, id, addr);
+    (again == tail.as_bytes()).then_some((id, addr))
 }
 
 /// Appends `Nov 21 07:19:22` (RFC 3164: day padded with a space, as glibc's `syslog()` writes it).
@@ -318,7 +332,37 @@ mod tests {
         assert_eq!(spam_line(&t, 1, v6), "2026-11-21 07:19:22 comment id=1 from host=2001:db8::2:1 marked as spam");
     }
 
+    #[test]
+    fn spam_tails_read_back() {
+        let a: IpAddr = "2001:db8::2:1".parse().unwrap();
+        let mut tail = Vec::new();
+        push_spam_tail(&mut tail, 527, a);
+        assert_eq!(parse_spam_tail(std::str::from_utf8(&tail).unwrap()), Some((527, a)));
+        for bad in [
+            " comment id=0527 from host=203.0.113.9 marked as spam",
+            " comment id=+5 from host=203.0.113.9 marked as spam",
+            " comment id= from host=203.0.113.9 marked as spam",
+            " comment id=5 from host=2001:DB8::1 marked as spam",
+            " comment id=5 from host=203.0.113.9 marked as spam!",
+            " comment id=5 from host=203.0.113.9 from host=1.2.3.4 marked as spam",
+            " comment id=99999999999999999999 from host=203.0.113.9 marked as spam",
+            "comment id=5 from host=203.0.113.9 marked as spam",
+        ] {
+            assert_eq!(parse_spam_tail(bad), None, "{bad}");
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn spam_tails_round_trip(id: u64, v4: u32, v6: u128) {
+            for addr in [IpAddr::from(std::net::Ipv4Addr::from(v4)), IpAddr::from(Ipv6Addr::from(v6))] {
+                let Ok(addr) = crate::parse_addr(addr.to_string().as_bytes()) else { continue };
+                let mut tail = Vec::new();
+                push_spam_tail(&mut tail, id, addr);
+                proptest::prop_assert_eq!(parse_spam_tail(std::str::from_utf8(&tail).unwrap()), Some((id, addr)));
+            }
+        }
+
         #[test]
         fn pushed_numbers_and_addresses_print_as_display_does(
             n: u64,

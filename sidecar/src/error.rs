@@ -15,6 +15,8 @@ pub enum Error {
     Stage(#[from] crate::stage::StageError),
     #[error(transparent)]
     Log(#[from] crate::check::LogError),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     #[error("cannot create {path}: {source}")]
     CreateDir { path: String, source: io::Error },
     #[error("cannot write {path}: {source}")]
@@ -40,5 +42,5 @@ pub enum Error {
     #[error("fail2ban rejected the configuration and the roll-back failed: {0}")]
     RollBack(io::Error),
     #[error("cannot write the report: {0}")]
-    Report(#[from] serde_json::Error),
+    Json(#[from] serde_json::Error),
 }

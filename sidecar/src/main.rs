@@ -7,6 +7,7 @@ mod error;
 mod f2bconf;
 mod install;
 mod matcher;
+mod report;
 mod sample;
 mod simulate;
 mod stage;
@@ -32,7 +33,7 @@ Exit codes:
 #[command(
     name = "banlog",
     version,
-    about = "fail2ban filters and jails for banlog's WordPress spam and login lines: print, install, check, simulate, diagnose",
+    about = "fail2ban filters and jails for banlog's WordPress spam and login lines: print, install, check, simulate, diagnose, report",
     after_help = EXIT_CODES
 )]
 struct Cli {
@@ -66,7 +67,23 @@ enum Cmd {
     /// Print example lines of every kind banlog writes, in every log layout, for trying filters.
     #[command(after_help = EXIT_CODES)]
     Sample(SampleArgs),
+    /// Tell what happened, per day: events by kind, bans and unbans per jail, top addresses,
+    /// repeat offenders, how long bans took; from fail2ban's log and banlog's logs. As text,
+    /// JSON (--json) or a self-contained HTML page with charts (--html FILE).
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
 }
+
+const REPORT_HELP: &str = "\
+The logs: fail2ban's log where its fail2ban.conf/.local (logtarget) says, banlog's spam and auth
+logs where the enabled banlog jails of --fail2ban-dir read them (the journal for jails with
+backend = systemd); each with its rotated files (FILE.1, FILE.2.gz, ...) unless --no-rotated.
+Only regular files are read (a FIFO or a device is refused); lines are streamed, at most 64 KiB
+of one held, and at most 100000 entries kept in each per-address table.
+
+Exit codes:
+  0  done
+  2  could not do it: bad arguments, a log that cannot be read, a page that cannot be written";
 
 #[derive(Args)]
 struct PathArgs {
@@ -269,6 +286,45 @@ struct SampleArgs {
     json: bool,
 }
 
+#[derive(Args)]
+struct ReportArgs {
+    /// fail2ban's log (repeatable). Default: its logtarget in --fail2ban-dir, else /var/log/fail2ban.log.
+    #[arg(long, value_name = "PATH")]
+    fail2ban_log: Vec<String>,
+    /// banlog's spam log (repeatable). Default: what the enabled banlog-spam jail reads.
+    #[arg(long, value_name = "PATH")]
+    spam_log: Vec<String>,
+    /// A log with banlog's auth lines: the system auth log or banlog's auth_log (repeatable).
+    /// Default: what the enabled auth jails read.
+    #[arg(long, value_name = "PATH")]
+    auth_log: Vec<String>,
+    /// Read the auth lines from the systemd journal (journalctl). Default: when an enabled auth
+    /// jail has backend = systemd and no --auth-log is given.
+    #[arg(long, conflicts_with = "no_journal")]
+    journal: bool,
+    /// Never read the journal.
+    #[arg(long)]
+    no_journal: bool,
+    /// Read only the files named, not their rotated predecessors (FILE.1, FILE.2.gz, ...).
+    #[arg(long)]
+    no_rotated: bool,
+    /// fail2ban's configuration folder: where the logs are found.
+    #[arg(long, value_name = "DIR", default_value = "/etc/fail2ban")]
+    fail2ban_dir: PathBuf,
+    /// The first day (YYYY-MM-DD, local time). Default: 7 days ago, or --days before today.
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+    /// How many days: the last N up to today, or N from --since. Default: 7, or up to today with --since.
+    #[arg(long, value_name = "N")]
+    days: Option<i64>,
+    /// Machine-readable output (keys in the README's report section).
+    #[arg(long)]
+    json: bool,
+    /// Also write the report as one self-contained HTML page with charts to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.cmd {
@@ -279,6 +335,7 @@ fn main() -> ExitCode {
         Cmd::Simulate(a) => cmd_simulate(a),
         Cmd::Doctor(a) => cmd_doctor(a),
         Cmd::Sample(a) => cmd_sample(a),
+        Cmd::Report(a) => cmd_report(a),
     };
     match res {
         Ok(code) => ExitCode::from(code),
@@ -646,6 +703,113 @@ fn cmd_sample(a: SampleArgs) -> Res {
     } else {
         for s in samples {
             println!("{}", s.line);
+        }
+    }
+    Ok(0)
+}
+
+/// The logs a report reads.
+struct ReportLogs {
+    fail2ban: Vec<String>,
+    spam: Vec<String>,
+    auth: Vec<String>,
+    journal: bool,
+}
+
+/// The logs a report reads: those given, else where fail2ban's configuration says.
+fn report_sources(a: &ReportArgs, notes: &mut Vec<String>) -> Result<ReportLogs, Error> {
+    let dir = a.fail2ban_dir.display().to_string();
+    let f2b = if a.fail2ban_log.is_empty() {
+        let mut c = f2bconf::Conf::default();
+        for f in ["fail2ban.conf", "fail2ban.local"] {
+            if let Ok(t) = std::fs::read_to_string(a.fail2ban_dir.join(f)) {
+                c.parse(&t);
+            }
+        }
+        match c.get("Definition", "logtarget").map(|t| t.trim().to_owned()) {
+            Some(t) if t.starts_with('/') => vec![t],
+            Some(t) if !t.is_empty() => {
+                return Err(report::ReportError::LogTarget { target: t, dir }.into());
+            }
+            _ => vec!["/var/log/fail2ban.log".to_owned()],
+        }
+    } else {
+        a.fail2ban_log.clone()
+    };
+    let (conf, _) = effective_jails(&a.fail2ban_dir);
+    let installed = assets::JAILS.iter().any(|j| conf.enabled(j));
+    let spam = if a.spam_log.is_empty() {
+        let p = if conf.enabled("banlog-spam") { conf.logpaths("banlog-spam") } else { Vec::new() };
+        if p.is_empty() {
+            notes.push(format!("no spam log: none given (--spam-log) and no banlog-spam jail enabled in {dir}"));
+        }
+        p
+    } else {
+        a.spam_log.clone()
+    };
+    let auth_jails: Vec<&str> = ["banlog-auth", "banlog-auth-hard"].into_iter().filter(|j| conf.enabled(j)).collect();
+    let jail_journal = auth_jails.iter().any(|j| conf.get(j, "backend").is_some_and(|b| b.trim().starts_with("systemd")));
+    let auth = if a.auth_log.is_empty() {
+        let mut p: Vec<String> = Vec::new();
+        for j in &auth_jails {
+            for l in conf.logpaths(j) {
+                if !p.contains(&l) {
+                    p.push(l);
+                }
+            }
+        }
+        if p.is_empty() && !jail_journal {
+            notes.push(format!("no auth log: none given (--auth-log) and no auth jail enabled in {dir}"));
+        }
+        p
+    } else {
+        a.auth_log.clone()
+    };
+    // A logpath with a glob pattern names files fail2ban expands; the report reads named files only.
+    let (spam, globbed_s): (Vec<String>, Vec<String>) = spam.into_iter().partition(|p| !p.contains(['*', '?', '[']));
+    let (auth, globbed_a): (Vec<String>, Vec<String>) = auth.into_iter().partition(|p| !p.contains(['*', '?', '[']));
+    for g in globbed_s.iter().chain(&globbed_a) {
+        notes.push(format!("{g} is a pattern, not read: give the files with --spam-log or --auth-log"));
+    }
+    let journal = a.journal || (!a.no_journal && a.auth_log.is_empty() && jail_journal);
+    if !installed && a.spam_log.is_empty() && a.auth_log.is_empty() {
+        notes.push(format!("no banlog jail is enabled in {dir}: only fail2ban's log was read"));
+    }
+    Ok(ReportLogs { fail2ban: f2b, spam, auth, journal })
+}
+
+fn cmd_report(a: ReportArgs) -> Res {
+    let zone = banlog_core::LocalZone::load();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let today = report::day_of(now, &zone);
+    let (first_day, last_day) = report::period(a.since.as_deref(), a.days, today)?;
+    let mut notes = Vec::new();
+    let logs = report_sources(&a, &mut notes)?;
+    let r = report::run(&report::Options {
+        fail2ban_logs: logs.fail2ban,
+        spam_logs: logs.spam,
+        auth_logs: logs.auth,
+        journal: logs.journal,
+        rotated: !a.no_rotated,
+        first_day,
+        last_day,
+        zone,
+        now,
+        notes,
+    })?;
+    if let Some(path) = &a.html {
+        install::write_atomic(path, report::html::render(&r).as_bytes())
+            .map_err(|source| report::ReportError::WriteHtml { path: path.display().to_string(), source })?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", report::text::render(&r));
+        if let Some(path) = &a.html {
+            println!("\nwrote {}", path.display());
         }
     }
     Ok(0)

@@ -192,11 +192,22 @@ impl Matcher {
     /// Applies every filter to one line (without its line break).
     pub fn match_line(&self, line: &str) -> LineMatch {
         let (rest, time) = self.cut_date(line);
+        LineMatch { time, hits: self.match_cut(&rest) }
+    }
+
+    /// The message of a syslog line of banlog's (`wordpress(host)[pid]: <message>`), given the
+    /// line without its time stamp ([`Matcher::cut_date`]).
+    pub fn message<'a>(&self, rest: &'a str) -> Option<&'a str> {
+        self.prefix.captures(rest).and_then(|c| c.name("content")).map(|m| m.as_str())
+    }
+
+    /// Applies every filter to a line without its time stamp.
+    pub fn match_cut(&self, rest: &str) -> Vec<(FilterId, String)> {
         let mut hits = Vec::new();
-        if let Some(a) = first_addr(&self.spam, &rest) {
+        if let Some(a) = first_addr(&self.spam, rest) {
             hits.push((FilterId::Spam, a));
         }
-        if let Some(c) = self.prefix.captures(&rest) {
+        if let Some(c) = self.prefix.captures(rest) {
             let content = &c["content"];
             if let Some(a) = first_addr(&self.soft, content) {
                 hits.push((FilterId::AuthSoft, a));
@@ -205,7 +216,7 @@ impl Matcher {
                 hits.push((FilterId::AuthHard, a));
             }
         }
-        LineMatch { time, hits }
+        hits
     }
 
     /// Whether a line that no filter matched still looks like one banlog wrote: a sign of a

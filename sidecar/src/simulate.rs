@@ -162,7 +162,7 @@ pub fn print_text(r: &JailResult) {
     }
 }
 
-fn local_text(t: i64, zone: &LocalZone) -> String {
+pub(crate) fn local_text(t: i64, zone: &LocalZone) -> String {
     let off = zone.offset_at(t) as i64;
     let l = t.saturating_add(off);
     let (y, m, d) = civil_from_days(l.div_euclid(86400));
@@ -178,12 +178,12 @@ fn local_text(t: i64, zone: &LocalZone) -> String {
     )
 }
 
-fn civil_year(unix: i64) -> i32 {
+pub(crate) fn civil_year(unix: i64) -> i32 {
     civil_from_days(unix.div_euclid(86400)).0
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i32, m: u8, d: u8) -> i64 {
+pub(crate) fn days_from_civil(y: i32, m: u8, d: u8) -> i64 {
     let y = if m <= 2 { y - 1 } else { y } as i64;
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -193,7 +193,7 @@ fn days_from_civil(y: i32, m: u8, d: u8) -> i64 {
     era * 146097 + doe - 719468
 }
 
-fn civil_from_days(z: i64) -> (i32, u8, u8) {
+pub(crate) fn civil_from_days(z: i64) -> (i32, u8, u8) {
     let z = z + 719468;
     let era = z.div_euclid(146097);
     let doe = z - era * 146097;

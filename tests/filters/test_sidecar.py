@@ -139,7 +139,7 @@ def test_simulate_bans_at_maxretry(tmp_path):
 
 def test_help_documents_every_command_and_exit_codes():
     top = sidecar("--help").stdout
-    for cmd in ("filters", "install", "check", "simulate", "doctor", "sample"):
+    for cmd in ("filters", "install", "check", "simulate", "doctor", "sample", "report"):
         assert cmd in top
         sub = sidecar(cmd, "--help").stdout
         assert "Exit codes:" in sub and "Usage: banlog " + cmd in sub

@@ -6,31 +6,16 @@ import os
 import pathlib
 import stat
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 from support.fail2ban import copy_fail2ban
 from support.paths import SIDECAR
-from support.sidecar import INSTALLED, samples, sidecar
+from support.sidecar import INSTALLED, run_measured, samples, sidecar
 
 T0 = 1795245562  # 2026-11-21 07:19:22 UTC
 MiB = 1024 * 1024
-
-
-def run_measured(args, timeout=120, stdin=subprocess.DEVNULL):
-    """Runs banlog under GNU time; returns (exit code, stdout, stderr, peak RSS in bytes). (GNU
-    time's own small process forks it: the peak a fork inherits from a big parent, pytest, would
-    otherwise count.)"""
-    with tempfile.NamedTemporaryFile("r") as rss:
-        try:
-            p = subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name, str(SIDECAR), *map(str, args)],
-                               stdin=stdin, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"banlog {args} still running after {timeout} s")
-        kib = int(rss.read().strip().splitlines()[-1])
-    return p.returncode, p.stdout, p.stderr, kib * 1024
 
 
 @pytest.mark.parametrize("cmd", ["check", "simulate"])
