@@ -130,7 +130,8 @@ pub fn parse_auth_message(msg: &str) -> Option<AuthMessage<'_>> {
     let (head, addr) = msg.rsplit_once(" from ")?;
     let addr = crate::parse_addr(addr.as_bytes()).ok()?;
     AuthKind::ALL.into_iter().find_map(|kind| {
-        let user = if kind.has_user() { head.strip_prefix(kind.lead())? } else { (head == kind.lead()).then_some("")? };
+        let user =
+            if kind.has_user() { head.strip_prefix(kind.lead())? } else { (head == kind.lead()).then_some("")? };
         let mut again = Vec::with_capacity(msg.len());
         push_auth_message(&mut again, kind, user, addr);
         (again == msg.as_bytes()).then_some(AuthMessage { kind, user, addr })

@@ -748,7 +748,8 @@ fn report_sources(a: &ReportArgs, notes: &mut Vec<String>) -> Result<ReportLogs,
         a.spam_log.clone()
     };
     let auth_jails: Vec<&str> = ["banlog-auth", "banlog-auth-hard"].into_iter().filter(|j| conf.enabled(j)).collect();
-    let jail_journal = auth_jails.iter().any(|j| conf.get(j, "backend").is_some_and(|b| b.trim().starts_with("systemd")));
+    let jail_journal =
+        auth_jails.iter().any(|j| conf.get(j, "backend").is_some_and(|b| b.trim().starts_with("systemd")));
     let auth = if a.auth_log.is_empty() {
         let mut p: Vec<String> = Vec::new();
         for j in &auth_jails {

@@ -127,14 +127,15 @@ mod tests {
         ] {
             assert_eq!(read(line), None, "{line}");
         }
-        let long = format!("2026-11-30 21:05:01,456 fail2ban.actions [1]: NOTICE [{}] Ban 1.2.3.4", "j".repeat(MAX_JAIL + 1));
+        let long =
+            format!("2026-11-30 21:05:01,456 fail2ban.actions [1]: NOTICE [{}] Ban 1.2.3.4", "j".repeat(MAX_JAIL + 1));
         assert_eq!(read(&long), None);
         // Markup and a `]` in a jail name stay text; the action and address are still found.
         let odd =
             read("2026-11-30 21:05:01,456 fail2ban.actions [1]: NOTICE [<b>x] Ban 9.9.9.9</b>] Ban 1.2.3.4").unwrap();
         assert_eq!((odd.jail.as_str(), odd.addr.to_string()), ("<b>x] Ban 9.9.9.9</b>", "1.2.3.4".to_owned()));
-        let odd = read("2026-11-30 21:05:01,456 fail2ban.actions [1]: NOTICE [<script>a]</script>] Unban 1.2.3.4")
-            .unwrap();
+        let odd =
+            read("2026-11-30 21:05:01,456 fail2ban.actions [1]: NOTICE [<script>a]</script>] Unban 1.2.3.4").unwrap();
         assert_eq!((odd.jail.as_str(), odd.action), ("<script>a]</script>", Action::Unban));
     }
 }

@@ -139,7 +139,13 @@ fn summary_html(out: &mut String, s: &Summary) {
         let delay = j
             .ban_delay
             .as_ref()
-            .map(|d| format!("; ban after the first failure: median {}, max {}", duration(d.median_seconds), duration(d.max_seconds)))
+            .map(|d| {
+                format!(
+                    "; ban after the first failure: median {}, max {}",
+                    duration(d.median_seconds),
+                    duration(d.max_seconds)
+                )
+            })
             .unwrap_or_default();
         let _ = write!(
             out,
@@ -154,8 +160,11 @@ fn summary_html(out: &mut String, s: &Summary) {
     }
     if !s.top_addresses.is_empty() {
         any = true;
-        let list: Vec<String> =
-            s.top_addresses.iter().map(|a| format!("{} ({} events, {} bans)", esc(&a.addr), a.events, a.bans)).collect();
+        let list: Vec<String> = s
+            .top_addresses
+            .iter()
+            .map(|a| format!("{} ({} events, {} bans)", esc(&a.addr), a.events, a.bans))
+            .collect();
         let _ = write!(out, "<li>top addresses: {}</li>", list.join(", "));
     }
     if !s.repeat_offenders.is_empty() {

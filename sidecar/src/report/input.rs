@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::check::{open_log, LogError, Lines};
+use crate::check::{open_log, Lines, LogError};
 
 /// The most rotated files looked for behind one log (logrotate's `rotate 52`: a year of weeks).
 pub const MAX_ROTATED: u32 = 60;

@@ -241,6 +241,9 @@ pub struct Limits {
 
 // ------------------------------------------------------------------------------------ collecting
 
+/// An address's events and bans.
+type Counts = (u64, u64);
+
 /// One ban, as fail2ban's log tells it.
 struct Ban {
     jail: u16,
@@ -276,8 +279,8 @@ struct Collector<'a> {
     /// Ban indexes per jail and address, in time order.
     ban_index: HashMap<(u16, IpAddr), Vec<usize>>,
     days: BTreeMap<i64, DayAcc>,
-    addr_total: HashMap<IpAddr, (u64, u64)>,
-    addr_day: HashMap<(i64, IpAddr), (u64, u64)>,
+    addr_total: HashMap<IpAddr, Counts>,
+    addr_day: HashMap<(i64, IpAddr), Counts>,
     limits: Limits,
     sources: Vec<SourceStats>,
 }
@@ -344,7 +347,8 @@ impl<'a> Collector<'a> {
 
     fn fail2ban_file(&mut self, path: &str) -> Result<(), LogError> {
         let p = F2bParser::new();
-        let mut st = SourceStats { path: path.to_owned(), role: "fail2ban", lines: 0, records: 0, too_long: 0, mirrored: 0 };
+        let mut st =
+            SourceStats { path: path.to_owned(), role: "fail2ban", lines: 0, records: 0, too_long: 0, mirrored: 0 };
         let mut lines = input::open(path)?;
         while let Some(line) = lines.next_line().map_err(|source| LogError::Read { path: path.to_owned(), source })? {
             st.lines += 1;
@@ -538,7 +542,7 @@ impl<'a> Collector<'a> {
         let mut totals = empty_summary();
         let mut total_delays: BTreeMap<u16, Vec<i64>> = BTreeMap::new();
         let mut total_repeats: BTreeMap<(u16, IpAddr), u64> = BTreeMap::new();
-        let mut by_day: BTreeMap<i64, Vec<(IpAddr, (u64, u64))>> = BTreeMap::new();
+        let mut by_day: BTreeMap<i64, Vec<(IpAddr, Counts)>> = BTreeMap::new();
         for ((d, a), c) in std::mem::take(&mut self.addr_day) {
             by_day.entry(d).or_default().push((a, c));
         }
@@ -620,8 +624,8 @@ fn delay(mut d: Vec<i64>) -> Option<Delay> {
 }
 
 /// The `n` addresses with the most events (then bans; then in address order).
-fn top(it: impl Iterator<Item = (IpAddr, (u64, u64))>, n: usize) -> Vec<AddrCount> {
-    let mut v: Vec<(IpAddr, (u64, u64))> = it.collect();
+fn top(it: impl Iterator<Item = (IpAddr, Counts)>, n: usize) -> Vec<AddrCount> {
+    let mut v: Vec<(IpAddr, Counts)> = it.collect();
     v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(b.1 .1.cmp(&a.1 .1)).then(a.0.cmp(&b.0)));
     v.truncate(n);
     v.into_iter().map(|(a, (events, bans))| AddrCount { addr: a.to_string(), events, bans }).collect()

@@ -61,10 +61,7 @@ fn write_logs(dir: &std::path::Path) {
         auth_file_line(&utc_at(T0 + 86400), "web1", &id, 42, &auth_message(AuthKind::XmlrpcUnknownUser, "x", bp))
     );
     // The syslog mirror of a spam line: not counted twice, a spam log is read.
-    auth += &format!(
-        "{}\n",
-        auth_file_line(&utc_at(T0), "web1", &id, 42, &banlog_core::auth::spam_message(100, ap))
-    );
+    auth += &format!("{}\n", auth_file_line(&utc_at(T0), "web1", &id, 42, &banlog_core::auth::spam_message(100, ap)));
     std::fs::write(dir.join("auth.log"), auth).unwrap();
     let f2b_log = [
         f2b(T0 + 60, "banlog-spam", "Ban", a),
@@ -102,7 +99,10 @@ fn figures_of_a_ban_run() {
     assert_eq!(d1.top_addresses[0].addr, "203.0.113.9");
     assert_eq!((d1.top_addresses[0].events, d1.top_addresses[0].bans), (10, 2));
     assert_eq!(d1.repeat_offenders.len(), 1);
-    assert_eq!((d1.repeat_offenders[0].addr.as_str(), d1.repeat_offenders[0].jail.as_str()), ("203.0.113.9", "banlog-spam"));
+    assert_eq!(
+        (d1.repeat_offenders[0].addr.as_str(), d1.repeat_offenders[0].jail.as_str()),
+        ("203.0.113.9", "banlog-spam")
+    );
     let d2 = &r.days[1].summary;
     assert_eq!(d2.events["xmlrpc_unknown_user"], 1);
     assert_eq!(d2.jails["banlog-auth-hard"].bans, 1);
@@ -163,7 +163,8 @@ fn periods() {
     assert_eq!(period(None, Some(1), today).unwrap(), (today, today));
     assert_eq!(period(Some("2026-11-01"), None, today).unwrap(), (today - 29, today));
     assert_eq!(period(Some("2026-11-01"), Some(2), today).unwrap(), (today - 29, today - 28));
-    for (since, days) in [(Some("2026-02-30"), None), (Some("2026-12-01"), None), (None, Some(0)), (None, Some(99999))] {
+    for (since, days) in [(Some("2026-02-30"), None), (Some("2026-12-01"), None), (None, Some(0)), (None, Some(99999))]
+    {
         assert!(period(since, days, today).is_err(), "{since:?} {days:?}");
     }
     assert!(parse_date("2026-1-01").is_none());

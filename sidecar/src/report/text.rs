@@ -133,7 +133,12 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(out, "  {} lines without a time stamp left out", l.undated);
     }
     if l.untracked_lines > 0 {
-        let _ = writeln!(out, "  {} fail2ban lines of jails beyond the first {} left out", l.untracked_lines, super::MAX_JAILS);
+        let _ = writeln!(
+            out,
+            "  {} fail2ban lines of jails beyond the first {} left out",
+            l.untracked_lines,
+            super::MAX_JAILS
+        );
     }
     out
 }
