@@ -53,7 +53,7 @@ impl F2bParser {
         // The jail is matched lazily up to the first `] <action> `, so that a `]` inside a jail
         // name cannot shift the action or the address.
         let re = Regex::new(&format!(
-            r"^\s*(?:\S+\s+)?fail2ban\.(?:actions|filter)\s*\[\d+\]:\s+[A-Z]+\s+\[(?P<jail>[^\x00-\x1f]{{1,{MAX_JAIL}}}?)\] (?P<what>Restore Ban|Ban|Unban|Found) (?P<id>\S{{1,64}})(?: - (?P<at>\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d))?$"
+            r"^\s*(?:\S+\s+)?fail2ban\.(?:actions|filter)\s*\[\d+\]:\s+[A-Z]+\s+\[(?P<jail>.{{1,{MAX_JAIL}}}?)\] (?P<what>Restore Ban|Ban|Unban|Found) (?P<id>\S{{1,64}})(?: - (?P<at>\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d))?$"
         ))
         .expect("built-in expression");
         F2bParser { re }

@@ -163,7 +163,9 @@ fn summary_html(out: &mut String, s: &Summary) {
         let list: Vec<String> = s
             .top_addresses
             .iter()
-            .map(|a| format!("{} ({} events, {} bans)", esc(&a.addr), a.events, a.bans))
+            .map(|a| {
+                format!("{} ({}, {})", esc(&a.addr), plural(a.events, "event", "events"), plural(a.bans, "ban", "bans"))
+            })
             .collect();
         let _ = write!(out, "<li>top addresses: {}</li>", list.join(", "));
     }

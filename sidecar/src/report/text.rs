@@ -65,9 +65,9 @@ fn summary(out: &mut String, s: &Summary, indent: &str) {
             .iter()
             .map(|a| {
                 if a.bans > 0 {
-                    format!("{} ({} events, {})", a.addr, a.events, plural(a.bans, "ban", "bans"))
+                    format!("{} ({}, {})", a.addr, plural(a.events, "event", "events"), plural(a.bans, "ban", "bans"))
                 } else {
-                    format!("{} ({} events)", a.addr, a.events)
+                    format!("{} ({})", a.addr, plural(a.events, "event", "events"))
                 }
             })
             .collect();
