@@ -49,7 +49,11 @@ fn jail_line(name: &str, j: &JailSummary) -> Option<String> {
 }
 
 fn summary(out: &mut String, s: &Summary, indent: &str) {
-    let events: Vec<String> = s.events.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+    // In report order (spam, then the auth kinds as core lists them), not the map's.
+    let events: Vec<String> = super::kinds()
+        .into_iter()
+        .filter_map(|k| s.events.get(k).filter(|n| **n > 0).map(|n| format!("{k} {n}")))
+        .collect();
     let total: u64 = s.events.values().sum();
     if total > 0 {
         let _ = writeln!(out, "{indent}events: {total} ({})", events.join(", "));
