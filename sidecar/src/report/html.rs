@@ -33,7 +33,7 @@ const COLOURS: [&str; 10] =
 
 const CSS: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}\
-th:first-child,td:first-child{text-align:left}td.l{text-align:left}h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}\
+th:first-child,td:first-child{text-align:left;white-space:nowrap}td.l{text-align:left}h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}\
 .muted{color:#777}svg text{font:11px system-ui,sans-serif}";
 
 /// A bar chart: one group per day; `stacked` stacks the series, else they stand side by side.
@@ -72,7 +72,7 @@ fn chart(title: &str, days: &[String], series: &[(String, Vec<u64>)], stacked: b
             w - 10.0,
             left - 4.0,
             y(v) + 4.0,
-            v.round(),
+            if v.fract() == 0.0 { format!("{v}") } else { format!("{v:.1}") },
             yy = y(v)
         );
     }
