@@ -311,10 +311,11 @@ struct ReportArgs {
     /// fail2ban's configuration folder: where the logs are found.
     #[arg(long, value_name = "DIR", default_value = "/etc/fail2ban")]
     fail2ban_dir: PathBuf,
-    /// The first day (YYYY-MM-DD, local time). Default: 7 days ago, or --days before today.
+    /// The first day (YYYY-MM-DD, local time). Default: the first of the last --days days.
     #[arg(long, value_name = "DATE")]
     since: Option<String>,
-    /// How many days: the last N up to today, or N from --since. Default: 7, or up to today with --since.
+    /// How many days: the last N (today included), or N from --since. Default: 7; with --since,
+    /// up to today.
     #[arg(long, value_name = "N")]
     days: Option<i64>,
     /// Machine-readable output (keys in the README's report section).
