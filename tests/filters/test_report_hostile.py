@@ -21,7 +21,8 @@ def utc(monkeypatch):
 
 
 def f2b_line(t, jail, what, addr):
-    return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(t))},042 fail2ban.actions        [812]: NOTICE  [{jail}] {what} {addr}"
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+    return f"{stamp},042 fail2ban.actions        [812]: NOTICE  [{jail}] {what} {addr}"
 
 
 def spam_lines(addr, t, n=1):
@@ -146,3 +147,15 @@ def test_more_addresses_than_it_keeps_stay_in_bounded_memory(tmp_path):
     assert r["limits"]["untracked"] > 0 and r["limits"]["max_tracked"] == 100_000
     assert len(r["totals"]["top_addresses"]) == 10
     assert rss < 96 * MiB, f"peak RSS {rss / MiB:.1f} MiB"
+
+
+def test_the_page_is_never_written_through_a_link(tmp_path):
+    ok = tmp_path / "ok.log"
+    ok.touch()
+    victim = tmp_path / "victim"
+    victim.write_text("secret\n")
+    page = tmp_path / "report.html"
+    page.symlink_to(victim)
+    p = report(tmp_path, "--fail2ban-log", ok, "--html", page, check=False)
+    assert p.returncode == 2 and f"cannot write {page}" in p.stderr and "symbolic link" in p.stderr, p.stderr
+    assert victim.read_text() == "secret\n" and page.is_symlink()
