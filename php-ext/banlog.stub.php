@@ -37,6 +37,39 @@ function banlog_spam(int $comment_id, string $ip): bool {}
 function banlog_auth(string $event, string $user, string $ip): bool {}
 
 /**
+ * The in-process gate: whether the client $ip has reached a jail's limit, from the pool's ring of
+ * the last 4096 events (every worker of the php-fpm pool or Apache): it has at least $maxretry
+ * events of the given kinds within the last $findtime seconds, as fail2ban counts them; or it has
+ * at least one and its other requests in flight (see banlog_gate_enter()) would bring it to
+ * $maxretry. A client without a counted event is never refused. A look-up reads at most the 4096
+ * ring slots, takes no lock and allocates nothing. It compares whole addresses and can only count
+ * short (an event the ring no longer holds, or one being written this instant, is not counted):
+ * then it answers false and the request goes through.
+ *
+ * @param string $kinds    Comma-separated: 'soft', 'hard', 'aggressive' (the kinds the
+ *                         banlog-auth filter's mode counts), 'spam', or banlog_auth()'s event names.
+ * @param string $ip       The client's address.
+ * @param int    $maxretry The jail's maxretry (at least 1).
+ * @param int    $findtime The jail's findtime in seconds (1 .. 315360000).
+ * @return bool  True when the limit is reached; false below it or without a shared mapping.
+ * @throws ValueError On an unknown kind, an invalid address or a limit out of range.
+ */
+function banlog_gate(string $kinds, string $ip, int $maxretry, int $findtime): bool {}
+
+/**
+ * Marks this request as let through by the gate for $ip: until the request logs an event for
+ * that client (banlog_auth(), banlog_spam()) or ends (at most 60 seconds), other requests' calls
+ * of banlog_gate() count it as in flight. Call it before banlog_gate(), so that two requests
+ * asking at the same moment see each other. One per request: a second call replaces the first.
+ * Takes one slot of the ring.
+ *
+ * @param string $ip The client's address.
+ * @return bool  True when recorded; false without a shared mapping.
+ * @throws ValueError When $ip is not an address.
+ */
+function banlog_gate_enter(string $ip): bool {}
+
+/**
  * Sets this request's settings over the php.ini defaults (`banlog.*`); they return to the
  * defaults at the end of the request. Cheap when called with unchanged settings.
  *

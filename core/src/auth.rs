@@ -89,6 +89,30 @@ impl AuthKind {
     }
 }
 
+/// Which mode of the `banlog-auth` filter counts an event kind (`filters/filter.d/banlog-auth.conf`):
+/// the soft and hard sets do not overlap; `aggressive` is both. The in-process gate counts by the
+/// same sets; the sidecar's matcher test holds them to the filter's expressions kind by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FilterMode {
+    Soft,
+    Hard,
+}
+
+impl AuthKind {
+    /// The filter mode whose jail counts this kind; None for the audit events, which no jail counts.
+    pub fn filter_mode(self) -> Option<FilterMode> {
+        match self {
+            AuthKind::Failure | AuthKind::UnknownUser | AuthKind::XmlrpcFailure | AuthKind::RestFailure => {
+                Some(FilterMode::Soft)
+            }
+            AuthKind::XmlrpcUnknownUser | AuthKind::RestUnknownUser | AuthKind::MulticallFailure => {
+                Some(FilterMode::Hard)
+            }
+            AuthKind::Success | AuthKind::Logout => None,
+        }
+    }
+}
+
 impl fmt::Display for AuthKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use banlog_core::{parse_addr, sanitize_user_cow, AuthKind, Stamp};
 use banlog_runtime::{
-    pool, process, Event, EventKind, PipelineOptions, SettingValue, Settings, StatsSnapshot, Submitted, UserName,
+    gate, pool, process, Event, EventKind, PipelineOptions, SettingValue, Settings, StatsSnapshot, Submitted, UserName,
 };
 use ext_php_rs::binary_slice::BinarySlice;
 use ext_php_rs::boxed::ZBox;
@@ -51,12 +51,18 @@ fn pipeline_options(pid: u32) -> PipelineOptions {
 fn submit(settings: &Arc<Settings>, kind: EventKind) -> bool {
     let event = Event { stamp: Stamp::now(), kind };
     if let Some(area) = pool::global() {
+        // This request's gate pass for the same client is over: its event counts instead.
+        // Resolved first, so that a look-up in between counts one short, never one twice.
+        let (EventKind::Spam { addr, .. } | EventKind::Auth { addr, .. }) = &event.kind;
+        resolve_pass(Some(gate::ring_addr(*addr)));
         area.record_event(&event, host_hash_of(settings));
     }
     process::with_producer(pipeline_options, |p| p.submit(settings, event) != Submitted::Dropped).unwrap_or(false)
 }
 
 thread_local! {
+    /// This request's gate pass: its ticket and its client, until resolved.
+    static PASS: Cell<Option<(u64, [u8; 16])>> = const { Cell::new(None) };
     /// The ident host's hash of the settings last seen on this thread (the same `Arc` for a whole
     /// request, and across requests with unchanged options).
     static HOST_HASH: Cell<(usize, u32)> = const { Cell::new((0, 0)) };
@@ -82,6 +88,45 @@ php_hooks! {
     /// Logs an authentication event of a fixed kind. The user name is escaped and capped, never
     /// refused: an attacker's attempt must be counted whatever name it used.
     fn banlog_auth(event: BinarySlice<u8>, user: BinarySlice<u8>, ip: BinarySlice<u8>) => log_auth;
+    /// Whether a client has reached a jail's limit (maxretry events of the given kinds within
+    /// findtime seconds), from the pool's ring of the last events. False without a shared mapping.
+    fn banlog_gate(kinds: BinarySlice<u8>, ip: BinarySlice<u8>, maxretry: i64, findtime: i64) => gate_check;
+    /// Marks this request as one the gate let through for a client, in flight until it logs an
+    /// event for that client or ends. False without a shared mapping.
+    fn banlog_gate_enter(ip: BinarySlice<u8>) => gate_enter;
+}
+
+/// What `banlog_gate()` does once its arguments are read: no lock, no allocation, no I/O.
+fn gate_check(kinds: &[u8], ip: &[u8], maxretry: i64, findtime: i64) -> PhpResult<bool> {
+    let rule = gate::GateRule::parse(kinds, maxretry, findtime).map_err(|e| value_error(format!("banlog_gate(): {e}")))?;
+    let addr =
+        parse_addr(ip).map_err(|e| value_error(format!("banlog_gate(): Argument #2 ($ip) is not valid: {e}")))?;
+    let Some(area) = pool::global() else { return Ok(false) };
+    let own = PASS.with(|p| p.get()).is_some_and(|(_, a)| a == gate::ring_addr(addr));
+    Ok(gate::check(area, &rule, addr, gate::now_us(), own).reached)
+}
+
+/// What `banlog_gate_enter()` does once its argument is read.
+fn gate_enter(ip: &[u8]) -> PhpResult<bool> {
+    let addr =
+        parse_addr(ip).map_err(|e| value_error(format!("banlog_gate_enter(): Argument #1 ($ip) is not valid: {e}")))?;
+    let Some(area) = pool::global() else { return Ok(false) };
+    resolve_pass(None);
+    let ticket = gate::enter(area, addr, gate::now_us());
+    PASS.with(|p| p.set(Some((ticket, gate::ring_addr(addr)))));
+    Ok(true)
+}
+
+/// Ends this request's gate pass: the one for `addr`, or (None) whichever it is.
+pub fn resolve_pass(addr: Option<[u8; 16]>) {
+    let Some((ticket, a)) = PASS.with(Cell::get) else { return };
+    if addr.is_some_and(|x| x != a) {
+        return;
+    }
+    PASS.with(|p| p.set(None));
+    if let Some(area) = pool::global() {
+        area.resolve(ticket);
+    }
 }
 
 /// What `banlog_spam()` does once its arguments are read.

@@ -297,6 +297,23 @@ mod tests {
     }
 
     #[test]
+    fn each_auth_kind_is_counted_by_the_filter_mode_the_gate_counts_it_by() {
+        use banlog_core::{auth::auth_message, AuthKind, FilterMode};
+        for kind in AuthKind::ALL {
+            let line = format!(
+                "Nov 21 07:19:22 web1 wordpress(example.com)[1]: {}",
+                auth_message(kind, "admin", "203.0.113.7".parse().unwrap())
+            );
+            let want = match kind.filter_mode() {
+                Some(FilterMode::Soft) => vec![(FilterId::AuthSoft, "203.0.113.7".to_owned())],
+                Some(FilterMode::Hard) => vec![(FilterId::AuthHard, "203.0.113.7".to_owned())],
+                None => vec![],
+            };
+            assert_eq!(hits(&line), want, "{kind}");
+        }
+    }
+
+    #[test]
     fn offsets() {
         let (rest, t) = Matcher::new().cut_date("2026-03-31T21:03:20.000000-02:30 h wordpress[1]: x");
         assert_eq!(rest, " h wordpress[1]: x");

@@ -48,7 +48,7 @@ def test_the_stub_and_the_extension_declare_the_same_functions():
         "$funcs = array_filter(get_defined_functions()['user'], fn($f) => str_starts_with($f, 'banlog_'));",
         ext=None,
     )
-    assert sorted(loaded) == ["banlog_auth", "banlog_configure", "banlog_flush", "banlog_recent", "banlog_spam", "banlog_stats"]
+    assert sorted(loaded) == ["banlog_auth", "banlog_configure", "banlog_flush", "banlog_gate", "banlog_gate_enter", "banlog_recent", "banlog_spam", "banlog_stats"]
     assert sorted(stub) == sorted(loaded), "functions in one and not the other"
     for name in loaded:
         assert stub[name] == loaded[name], f"{name}: stub {stub[name]} != extension {loaded[name]}"

@@ -23,6 +23,7 @@ require_once __DIR__ . '/includes/class-banlog-writer.php';
 require_once __DIR__ . '/includes/class-banlog-client.php';
 require_once __DIR__ . '/includes/class-banlog-spamd.php';
 require_once __DIR__ . '/includes/class-banlog-activity.php';
+require_once __DIR__ . '/includes/class-banlog-gate.php';
 
 /**
  * The plugin: WordPress hooks → banlog events.
@@ -48,9 +49,10 @@ final class Banlog_Plugin {
 	/**
 	 * Multisite: the settings that are the network's, never a site's: where lines are written, who
 	 * counts as a proxy, the XML-RPC multicall stop, and the spamd address (a subsite admin who could
-	 * name it could make the server connect anywhere). A subsite admin sets none of them.
+	 * name it could make the server connect anywhere), and the gate (it follows the server's jails
+	 * and counts every site's events). A subsite admin sets none of them.
 	 */
-	const NETWORK_KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'auth_log', 'syslog_spam', 'trusted_proxies', 'proxy_header', 'xmlrpc_multicall_stop', 'spamd', 'spamd_timeout' );
+	const NETWORK_KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'auth_log', 'syslog_spam', 'trusted_proxies', 'proxy_header', 'xmlrpc_multicall_stop', 'spamd', 'spamd_timeout', 'gate', 'gate_soft_maxretry', 'gate_soft_findtime', 'gate_hard_maxretry', 'gate_hard_findtime', 'gate_spam_maxretry', 'gate_spam_findtime' );
 	/** Comment meta: no client address was known when it was posted (its stored one is the peer's). */
 	const UNRESOLVED_META = '_banlog_unresolved_ip';
 
@@ -126,6 +128,8 @@ final class Banlog_Plugin {
 	 * Registers the hooks.
 	 */
 	public function register() {
+		// First of all: before any other plugin's start-up, any password check or database write.
+		add_action( 'plugins_loaded', array( $this, 'gate' ), PHP_INT_MIN );
 		add_action( 'comment_post', array( $this, 'on_comment_post' ), 10, 3 );
 		add_action( 'transition_comment_status', array( $this, 'on_transition_comment_status' ), 10, 3 );
 		add_action( 'akismet_spam_caught', array( $this, 'on_akismet_spam_caught' ), 10, 1 );
@@ -190,7 +194,7 @@ final class Banlog_Plugin {
 			// After a failed login, a second login attempt in the same XML-RPC request (a
 			// system.multicall of guesses) ends the request.
 			'xmlrpc_multicall_stop' => 1,
-		);
+		) + Banlog_Gate::defaults();
 	}
 
 	/**
@@ -535,6 +539,27 @@ final class Banlog_Plugin {
 			),
 			false
 		);
+	}
+
+	/**
+	 * The in-process gate (when on): a login POST, an XML-RPC request or a comment post from a
+	 * client that has reached a jail's limit ends here with 403, before any password check.
+	 */
+	public function gate() {
+		global $pagenow;
+		$o = self::options();
+		if ( empty( $o['gate'] ) ) {
+			return;
+		}
+		// phpcs:ignore WordPress.Security.ValidatedSanitizedInput -- compared with a constant only.
+		$method = isset( $_SERVER['REQUEST_METHOD'] ) && is_string( $_SERVER['REQUEST_METHOD'] ) ? $_SERVER['REQUEST_METHOD'] : '';
+		if ( null === Banlog_Gate::guarded( is_string( $pagenow ) ? $pagenow : '', $method, self::is_xmlrpc() ) ) {
+			return;
+		}
+		$addr = $this->client_addr();
+		if ( null !== $addr && null !== Banlog_Gate::reached( $addr, $o ) ) {
+			Banlog_Gate::refuse();
+		}
 	}
 
 	// ---------------------------------------------------------------- spam

@@ -5,11 +5,13 @@
 //! drained by one named writer thread (`writer`), which formats the lines and appends them to
 //! files and syslog (`sink`). Both sides count what they do in shared state (`state`, `stats`).
 //! `pool` keeps the figures shared by every process of a php-fpm pool or Apache (counters, the
-//! sinks' errors, the last events) in a shared mapping. `process` follows PHP's process model (fork after start-up, one pipeline per process);
+//! sinks' errors, the last events) in a shared mapping; `gate` answers from it whether a client has
+//! reached a jail's limit. `process` follows PHP's process model (fork after start-up, one pipeline per process);
 //! `directives` holds the php.ini names and defaults, `settings` what they mean.
 
 pub mod directives;
 pub mod event;
+pub mod gate;
 pub mod pipeline;
 pub mod pool;
 pub mod process;

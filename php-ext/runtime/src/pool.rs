@@ -6,10 +6,14 @@
 //! Only atomics, no lock: a hook adds one event with one `fetch_add` (its ticket, which is also
 //! the count of accepted events) and five stores into the ring slot the ticket names. Readers
 //! check each slot's sequence word before and after reading it (a seqlock), so a slot being
-//! rewritten is skipped, never returned half-written. One case is not caught: two hooks whose
-//! tickets are 4096 apart writing the same slot at the same moment (a hook descheduled between its
-//! `fetch_add` and its stores while 4096 other events pass) may leave that one entry mixed. The sinks' error texts sit behind a seqlock
-//! too; their writers are the processes' writer threads, never a request's hook.
+//! rewritten is skipped, never returned half-written. Two hooks whose tickets are 4096 apart
+//! writing the same slot at the same moment (a hook descheduled between its `fetch_add` and its
+//! stores while 4096 other events pass) can pass that check with the slot's fields mixed; a
+//! 24-bit check word over the ticket, time and address (stored with the kind) catches such an
+//! entry but for one chance in 16.7 million, and a caught entry is skipped like one being written.
+//! The gate ([`crate::gate`]) relies on it: a mixed entry must not count against an address that
+//! never sent it. The sinks' error texts sit behind a seqlock too; their writers are the
+//! processes' writer threads, never a request's hook.
 //!
 //! The memory is all zero at first, which is the empty state: nothing to initialise. Its size is
 //! a constant, [`MAPPING_BYTES`], whatever the traffic.
@@ -39,10 +43,19 @@ const READ_TRIES: usize = 64;
 /// the README and the stub; a test holds them to it.
 pub const MAPPING_BYTES: usize = std::mem::size_of::<PoolArea>().div_ceil(4096) * 4096;
 
+/// The kind code of a gate pass: a guarded request the gate let through, in flight until it logs
+/// an event for its client or ends ([`PoolArea::resolve`]). Not an event: [`PoolArea::recent`]
+/// and the `accepted` counter leave it out.
+pub const PASS_KIND: u8 = 14;
+/// A gate pass that is over.
+pub const RESOLVED_KIND: u8 = 15;
+
 /// The name of a kind code: 0 is spam, then each [`AuthKind`] in its order (its index + 1).
 pub fn kind_name(code: u8) -> &'static str {
     match code {
         0 => "spam",
+        PASS_KIND => "gate_pass",
+        RESOLVED_KIND => "gate_resolved",
         c => AuthKind::NAMES.get(usize::from(c) - 1).copied().unwrap_or("unknown"),
     }
 }
@@ -51,8 +64,10 @@ pub fn kind_name(code: u8) -> &'static str {
 #[repr(C)]
 #[derive(Default)]
 struct HookSide {
-    /// Tickets handed out: events accepted by every process of the pool.
+    /// Tickets handed out: events accepted by every process of the pool, and gate passes.
     head: AtomicU64,
+    /// Tickets that went to gate passes.
+    passes: AtomicU64,
 }
 
 /// The counters the writer threads publish.
@@ -72,7 +87,8 @@ struct RingSlot {
     seq: AtomicU64,
     /// Microseconds since the epoch.
     time_us: AtomicU64,
-    /// The kind (low byte) and the site's ident host hash (high 32 bits).
+    /// The kind (low byte), the check word ([`check_word`], bits 8 to 31) and the site's ident
+    /// host hash (high 32 bits).
     meta: AtomicU64,
     addr: [AtomicU64; 2],
 }
@@ -132,6 +148,23 @@ pub struct PoolSink {
     pub last_ok_at: Option<i64>,
 }
 
+/// How far an event's ticket order may disagree with its time stamp, in microseconds.
+pub const STAMP_SLACK_US: i64 = 2_000_000;
+
+/// What [`PoolArea::count_addr`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrCount {
+    /// Matching events (up to the limit asked for).
+    pub count: u32,
+    /// Gate passes of the address still in flight (newer than the scan's end).
+    pub in_flight: u32,
+    /// Ring slots read.
+    pub scanned: u32,
+    /// False when the window reaches back past the ring's oldest event: events of the window
+    /// may have been overwritten, so the count may be short (never long).
+    pub complete: bool,
+}
+
 /// One event of the ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recent {
@@ -169,7 +202,7 @@ pub fn kind_code(kind: &EventKind) -> u8 {
     }
 }
 
-fn auth_code(kind: AuthKind) -> u8 {
+pub(crate) fn auth_code(kind: AuthKind) -> u8 {
     let i = AuthKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
     u8::try_from(i + 1).unwrap_or(u8::MAX)
 }
@@ -184,6 +217,17 @@ pub fn host_hash(host: &str) -> u32 {
         h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
     }
     h.max(1)
+}
+
+/// 24 bits over an entry's ticket, time and address: a slot whose fields two writers mixed
+/// fails it (but for one chance in 2^24).
+fn check_word(ticket: u64, time_us: u64, a0: u64, a1: u64) -> u64 {
+    let mut h = ticket ^ 0x9e37_79b9_7f4a_7c15;
+    for v in [time_us, a0, a1] {
+        h = (h ^ v).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 31;
+    }
+    (h >> 40) & 0xff_ffff
 }
 
 fn name_hash(name: &str) -> u64 {
@@ -250,18 +294,44 @@ impl PoolArea {
         Some(area)
     }
 
-    /// Adds one accepted event to the counters and the ring.
-    pub fn record(&self, time_us: i64, kind: u8, host: u32, addr: [u8; 16]) {
+    /// Adds one accepted event (or a gate pass) to the counters and the ring; returns its ticket.
+    pub fn record(&self, time_us: i64, kind: u8, host: u32, addr: [u8; 16]) -> u64 {
         let ticket = self.hook.head.fetch_add(1, Relaxed);
         // RING_LEN is a power of two far below u64's range; the index fits usize.
         let slot = &self.ring[usize::try_from(ticket % RING_LEN as u64).unwrap_or(0)];
+        let time = u64::try_from(time_us).unwrap_or(0);
+        let a0 = u64::from_be_bytes(addr[..8].try_into().unwrap_or_default());
+        let a1 = u64::from_be_bytes(addr[8..].try_into().unwrap_or_default());
+        let meta = u64::from(kind) | (check_word(ticket, time, a0, a1) << 8) | (u64::from(host) << 32);
         slot.seq.store(ticket.wrapping_mul(2).wrapping_add(1), Relaxed);
         fence(Release);
-        slot.time_us.store(u64::try_from(time_us).unwrap_or(0), Relaxed);
-        slot.meta.store(u64::from(kind) | (u64::from(host) << 32), Relaxed);
-        slot.addr[0].store(u64::from_be_bytes(addr[..8].try_into().unwrap_or_default()), Relaxed);
-        slot.addr[1].store(u64::from_be_bytes(addr[8..].try_into().unwrap_or_default()), Relaxed);
+        slot.time_us.store(time, Relaxed);
+        slot.meta.store(meta, Relaxed);
+        slot.addr[0].store(a0, Relaxed);
+        slot.addr[1].store(a1, Relaxed);
         slot.seq.store(ticket.wrapping_mul(2).wrapping_add(2), Release);
+        ticket
+    }
+
+    /// Records a gate pass: a guarded request from `addr` let through at `time_us`.
+    pub fn record_pass(&self, time_us: i64, addr: [u8; 16]) -> u64 {
+        self.hook.passes.fetch_add(1, Relaxed);
+        self.record(time_us, PASS_KIND, 0, addr)
+    }
+
+    /// Ends the gate pass `ticket`: one compare-and-swap of its kind, nothing when the ring has
+    /// overwritten it since.
+    pub fn resolve(&self, ticket: u64) {
+        let Ok(i) = usize::try_from(ticket % RING_LEN as u64) else { return };
+        let slot = &self.ring[i];
+        if slot.seq.load(Acquire) != ticket.wrapping_mul(2).wrapping_add(2) {
+            return;
+        }
+        let meta = slot.meta.load(Relaxed);
+        if meta & 0xff == u64::from(PASS_KIND) {
+            // Fails when a writer of a later ticket changed the slot meanwhile: then it is gone.
+            let _ = slot.meta.compare_exchange(meta, (meta & !0xff) | u64::from(RESOLVED_KIND), Release, Relaxed);
+        }
     }
 
     /// Adds an event made by a hook.
@@ -284,7 +354,7 @@ impl PoolArea {
         let mut ticket = head;
         while ticket > oldest && out.len() < limit {
             ticket -= 1;
-            if let Some(r) = self.read_slot(ticket) {
+            if let Some(r) = self.read_slot(ticket).filter(|r| r.kind < PASS_KIND) {
                 out.push(r);
             }
         }
@@ -303,7 +373,7 @@ impl PoolArea {
         let a0 = slot.addr[0].load(Relaxed);
         let a1 = slot.addr[1].load(Relaxed);
         fence(Acquire);
-        if slot.seq.load(Relaxed) != s1 {
+        if slot.seq.load(Relaxed) != s1 || (meta >> 8) & 0xff_ffff != check_word(ticket, time_us, a0, a1) {
             return None;
         }
         let mut addr = [0u8; 16];
@@ -318,10 +388,48 @@ impl PoolArea {
         })
     }
 
+    /// Counts, newest first, the ring's events from `addr` whose kind code is in `kinds` (bit
+    /// `1 << code`) and whose time is at or after `since_us`; stops at `limit` of them. Counts too
+    /// the gate passes of `addr` at or after `pass_since_us` that are still in flight. Never
+    /// allocates, never waits: a slot being written is skipped. The scan ends at the first event
+    /// older than both windows by more than [`STAMP_SLACK_US`] (tickets follow the time stamps
+    /// but for a hook descheduled between stamping and taking its ticket).
+    pub fn count_addr(&self, addr: [u8; 16], kinds: u16, since_us: i64, pass_since_us: i64, limit: u32) -> AddrCount {
+        let head = self.hook.head.load(Acquire);
+        let oldest = head.saturating_sub(RING_LEN as u64);
+        let stop_before = since_us.min(pass_since_us).saturating_sub(STAMP_SLACK_US);
+        let mut out = AddrCount { count: 0, in_flight: 0, scanned: 0, complete: true };
+        let mut ticket = head;
+        while ticket > oldest {
+            ticket -= 1;
+            out.scanned += 1;
+            let Some(r) = self.read_slot(ticket) else { continue };
+            if r.time_us < stop_before {
+                return out;
+            }
+            if r.addr != addr {
+                continue;
+            }
+            if r.kind == PASS_KIND {
+                if r.time_us >= pass_since_us {
+                    out.in_flight += 1;
+                }
+            } else if r.time_us >= since_us && r.kind < 16 && kinds & (1u16 << r.kind) != 0 {
+                out.count += 1;
+                if out.count >= limit {
+                    return out;
+                }
+            }
+        }
+        // The whole ring lay in the window: older events of the window were overwritten.
+        out.complete = oldest == 0;
+        out
+    }
+
     pub fn counters(&self) -> PoolCounters {
         let w = &self.writer;
         PoolCounters {
-            accepted: self.hook.head.load(Relaxed),
+            accepted: self.hook.head.load(Relaxed).saturating_sub(self.hook.passes.load(Relaxed)),
             written: w.written.load(Relaxed),
             dropped: w.dropped.load(Relaxed),
             retried: w.retried.load(Relaxed),
@@ -611,6 +719,22 @@ mod tests {
             (v4, "rest_unknown_user", 0, 1_700_000_000_000_005)
         );
         assert_eq!((r[1].ip(), r[1].kind_name(), r[1].host), (v6, "spam", host_hash("example.com")));
+    }
+
+    #[test]
+    fn an_entry_whose_fields_two_writers_mixed_is_skipped() {
+        let area = PoolArea::map().unwrap();
+        area.record(1_000, 1, 7, addr(1));
+        area.record(2_000, 1, 7, addr(2));
+        // As if a late writer of the same slot (ticket 1 + RING_LEN) had stored its address half
+        // into ticket 1's finished entry: the sequence word still says "ticket 1, written".
+        let other = addr(3);
+        area.ring[1].addr[1].store(u64::from_be_bytes(other[8..].try_into().unwrap()), Relaxed);
+        let r = area.recent(10, 0);
+        assert_eq!(r.iter().map(|e| e.id).collect::<Vec<_>>(), vec![1]);
+        // The same with its time.
+        area.ring[0].time_us.store(2_000, Relaxed);
+        assert!(area.recent(10, 0).is_empty());
     }
 
     #[test]

@@ -251,7 +251,7 @@ final class Banlog_Activity {
 	 * @param string $v Value.
 	 * @return int|null
 	 */
-	private static function seconds( $v ) {
+	public static function seconds( $v ) {
 		if ( ! preg_match( '/^(\d+)\s*([smhdw]?)$/i', trim( (string) $v ), $m ) ) {
 			return null;
 		}

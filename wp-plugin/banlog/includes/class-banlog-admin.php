@@ -96,6 +96,9 @@ final class Banlog_Admin {
 		if ( null === $keys || in_array( 'trusted_proxies', $keys, true ) ) {
 			add_settings_section( 'banlog_clients', __( 'Client address', 'banlog' ), array( $this, 'section_clients' ), self::PAGE );
 		}
+		if ( null === $keys || in_array( 'gate', $keys, true ) ) {
+			add_settings_section( 'banlog_gate', __( 'Gate', 'banlog' ), array( $this, 'section_gate' ), self::PAGE );
+		}
 		if ( null === $keys || in_array( 'spamd', $keys, true ) ) {
 			add_settings_section( 'banlog_spamd', __( 'Local spam checks', 'banlog' ), array( $this, 'section_spamd' ), self::PAGE );
 		}
@@ -111,6 +114,7 @@ final class Banlog_Admin {
 			array( 'xmlrpc_multicall_stop', __( 'XML-RPC multicall', 'banlog' ), 'field_multicall', 'banlog_logs' ),
 			array( 'trusted_proxies', __( 'Trusted proxies', 'banlog' ), 'field_proxies', 'banlog_clients' ),
 			array( 'proxy_header', __( 'Client address header', 'banlog' ), 'field_header', 'banlog_clients' ),
+			array( 'gate', __( 'Refuse clients at the limit', 'banlog' ), 'field_gate', 'banlog_gate' ),
 			array( 'spamd', __( 'spamd address', 'banlog' ), 'field_spamd', 'banlog_spamd' ),
 			array( 'spamd_timeout', __( 'spamd time limit', 'banlog' ), 'field_spamd_timeout', 'banlog_spamd' ),
 		);
@@ -351,6 +355,30 @@ final class Banlog_Admin {
 			}
 		}
 
+		if ( $given( 'gate' ) ) {
+			$out['gate'] = empty( $input['gate'] ) ? 0 : 1;
+		}
+		foreach ( array_keys( Banlog_Gate::JAILS ) as $jail ) {
+			$limits = array(
+				'maxretry' => array( 0, Banlog_Gate::MAX_RETRY ),
+				'findtime' => array( 1, Banlog_Gate::MAX_FINDTIME ),
+			);
+			foreach ( $limits as $what => $range ) {
+				$key = 'gate_' . $jail . '_' . $what;
+				if ( ! $given( $key ) || ! isset( $input[ $key ] ) ) {
+					continue;
+				}
+				$v = is_scalar( $input[ $key ] ) ? trim( (string) $input[ $key ] ) : '';
+				if ( preg_match( '/^[0-9]{1,10}$/D', $v ) && (int) $v >= $range[0] && (int) $v <= $range[1] ) {
+					$out[ $key ] = (int) $v;
+				} else {
+					/* translators: 1: a jail's name, 2: maxretry or findtime, 3: smallest, 4: largest value */
+					$msg = sprintf( __( 'Gate: %1$s %2$s must be a whole number from %3$d to %4$d. The value in effect stays.', 'banlog' ), Banlog_Gate::JAILS[ $jail ]['jail'], $what, $range[0], $range[1] );
+					add_settings_error( Banlog_Plugin::OPTION, 'banlog_' . $key, esc_html( $msg ), 'error' );
+				}
+			}
+		}
+
 		if ( $given( 'proxy_header' ) ) {
 			$header = isset( $input['proxy_header'] ) && is_scalar( $input['proxy_header'] ) ? trim( (string) $input['proxy_header'] ) : 'X-Forwarded-For';
 			if ( preg_match( '/^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$/D', $header ) ) {
@@ -374,6 +402,48 @@ final class Banlog_Admin {
 	 */
 	public function section_clients() {
 		echo '<p>' . esc_html__( 'Behind a reverse proxy or CDN, list its addresses here; the client address is then taken from the header, rightmost entry that is not a trusted proxy. Requests from other peers never use the header.', 'banlog' ) . '</p>';
+	}
+
+	/**
+	 * Section intro.
+	 */
+	public function section_gate() {
+		echo '<p>' . esc_html__( 'Between a client\'s last allowed failure and fail2ban\'s ban there is a gap of a few seconds in which a password-guessing tool sends dozens of requests more. With the gate on, a login, XML-RPC request or comment post from a client that has reached a jail\'s limit gets 403 at once, before WordPress checks a password or writes to the database; fail2ban\'s ban then takes over. It counts the events of every worker of this server (the extension\'s ring of the last 4096 events) by the same rule as the jail; when the ring no longer holds a client\'s events, the gate lets it through and only fail2ban counts.', 'banlog' ) . '</p>';
+	}
+
+	/** Field. */
+	public function field_gate() {
+		$o = Banlog_Plugin::options();
+		$this->checkbox( 'gate', __( 'Answer 403 to a login, XML-RPC request or comment post from a client that has reached a jail\'s limit.', 'banlog' ) );
+		if ( ! Banlog_Gate::available() ) {
+			echo '<p class="description banlog-gate-unavailable"><strong>' . esc_html__( 'The banlog PHP extension is not loaded: there is no gate here, whatever this setting says. It needs the extension\'s memory shared by all workers of the server.', 'banlog' ) . '</strong></p>';
+		}
+		echo '<table class="banlog-gate-jails"><thead><tr><th>' . esc_html__( 'Jail', 'banlog' ) . '</th><th>maxretry</th><th>' . esc_html__( 'findtime (seconds)', 'banlog' ) . '</th></tr></thead><tbody>';
+		foreach ( Banlog_Gate::JAILS as $key => $jail ) {
+			echo '<tr><td><code>' . esc_html( $jail['jail'] ) . '</code></td>';
+			foreach ( array( 'maxretry', 'findtime' ) as $what ) {
+				$k = 'gate_' . $key . '_' . $what;
+				printf(
+					'<td><input type="number" min="%4$d" id="%1$s" name="%2$s" value="%3$s" class="small-text" /></td>',
+					esc_attr( 'banlog_' . $k ),
+					esc_attr( Banlog_Plugin::OPTION . '[' . $k . ']' ),
+					esc_attr( (string) (int) $o[ $k ] ),
+					'maxretry' === $what ? 0 : 1
+				);
+			}
+			echo '</tr>';
+		}
+		echo '</tbody></table>';
+		foreach ( Banlog_Gate::installed_limits() as $key => $inst ) {
+			$jail = Banlog_Gate::JAILS[ $key ];
+			$m    = isset( $inst['maxretry'] ) ? (int) $inst['maxretry'] : (int) $jail['maxretry'];
+			$f    = isset( $inst['findtime'] ) ? (int) $inst['findtime'] : (int) $jail['findtime'];
+			if ( (int) $o[ 'gate_' . $key . '_maxretry' ] !== $m || (int) $o[ 'gate_' . $key . '_findtime' ] !== $f ) {
+				/* translators: 1: a jail's name, 2: a file, 3: its maxretry, 4: its findtime in seconds */
+				echo '<p class="description banlog-gate-differs"><strong>' . esc_html( sprintf( __( '%1$s: the installed jail (%2$s) has maxretry %3$d and findtime %4$d; the gate above differs.', 'banlog' ), $jail['jail'], $inst['source'], $m, $f ) ) . '</strong></p>';
+			}
+		}
+		echo '<p class="description">' . esc_html__( 'The defaults are the shipped jails\' values (jail.d/banlog.conf); give your installed jails\' values if you changed them. maxretry 0: the gate does not follow that jail.', 'banlog' ) . '</p>';
 	}
 
 	/**

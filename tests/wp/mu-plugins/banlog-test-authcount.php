@@ -1,0 +1,22 @@
+<?php
+/**
+ * Test helper: counts the requests that reach a password check. Every call of wp_authenticate()
+ * with a user name and a password (wp-login.php, XML-RPC) appends the peer address to
+ * wp-content/banlog-authcount.log, before WordPress's own check (priority 20) runs. The gate's
+ * tests read it to see how many of an attacker's requests got that far.
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+add_filter(
+	'authenticate',
+	function ( $user, $username = '', $password = '' ) {
+		if ( '' !== (string) $username && '' !== (string) $password ) {
+			$peer = isset( $_SERVER['REMOTE_ADDR'] ) ? (string) $_SERVER['REMOTE_ADDR'] : '-';
+			file_put_contents( WP_CONTENT_DIR . '/banlog-authcount.log', $peer . "\n", FILE_APPEND | LOCK_EX ); // phpcs:ignore
+		}
+		return $user;
+	},
+	1,
+	3
+);

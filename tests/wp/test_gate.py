@@ -1,0 +1,99 @@
+"""The in-process gate on the real WordPress stack: with the option on, a client that reached a
+jail's limit gets 403 on a login POST, an XML-RPC request or a comment post before any password
+check, and nothing new is logged for it; other clients go through; without the extension there is
+no gate and the page says so. The gate's defaults are the shipped jails' values, jail by jail."""
+import configparser
+import json
+import xmlrpc.client
+
+import pytest
+
+from support.http import new_source
+from support.paths import FILTERS, PLUGIN_SRC
+from support.php import php_str, run_php
+from support.wordpress import ADMIN_PASS
+
+ADMIN = "admin"
+
+
+def auth_checks(stack, source):
+    """How many of `source`'s requests reached a password check (the test mu-plugin's count)."""
+    p = stack.docroot / "wp-content" / "banlog-authcount.log"
+    return p.read_text().split().count(source) if p.exists() else 0
+
+
+def logged(stack, source):
+    return [l for l in stack.rsyslog.lines() if l.endswith(f" from {source}")]
+
+
+@pytest.fixture
+def gate_on(stack):
+    stack.configure_logging()
+    stack.banlog_options(gate=1)
+    yield stack
+    stack.banlog_options(gate=0)
+
+
+@pytest.mark.parametrize("conf", [FILTERS / "jail.d/banlog.conf", PLUGIN_SRC / "fail2ban/jail.d/banlog.conf"])
+def test_the_gate_s_defaults_are_the_shipped_jails(conf):
+    jails = configparser.ConfigParser(interpolation=None)
+    jails.read(conf)
+    gate_php = PLUGIN_SRC / "includes/class-banlog-gate.php"
+    got = json.loads(run_php(f"define('ABSPATH', '/'); require {php_str(gate_php)};"
+                             "echo json_encode(Banlog_Gate::JAILS);", ext=None).stdout)
+    assert sorted(j["jail"] for j in got.values()) == sorted(jails.sections())
+    for key, j in got.items():
+        section = jails[j["jail"]]
+        kinds = {"banlog-spam": "spam", "banlog-auth[mode=soft]": "soft", "banlog-auth[mode=hard]": "hard"}
+        assert kinds[section["filter"]] == j["kinds"] == key, j
+        assert (j["maxretry"], j["findtime"]) == (int(section["maxretry"]), int(section["findtime"])), j
+
+
+def test_a_client_at_the_limit_is_refused_before_any_password_check(gate_on, source):
+    stack = gate_on
+    attacker = stack.client(source)
+    for i in range(5):  # the soft jail's maxretry
+        r = attacker.login(ADMIN, f"wrong{i}")
+        assert r.status == 200 and "login_error" in r.text
+    assert auth_checks(stack, source) == 5
+    assert len(logged(stack, source)) == 5
+    # At the limit: every guarded request ends with 403 at once, no warning in it.
+    assert [attacker.login(ADMIN, "wrong-again").status for _ in range(3)] == [403] * 3
+    r = attacker.login(ADMIN, "still-wrong")
+    assert (r.status, r.text) == (403, "Forbidden\n")
+    body = xmlrpc.client.dumps((ADMIN, "guess"), "wp.getUsersBlogs")
+    assert attacker.request("POST", "/xmlrpc.php", body=body, headers={"Content-Type": "text/xml"}).status == 403
+    r = attacker.post_comment(1, "Bot", "bot@example.net", "gate FILTER-SPAM")
+    assert r.status == 403
+    assert auth_checks(stack, source) == 5
+    assert len(logged(stack, source)) == 5, "nothing new is logged for refused requests"
+    # Pages that check no password still answer.
+    assert attacker.get("/wp-login.php").status == 200
+    assert attacker.get("/").status == 200
+    # Another client, the same server: a wrong password is just that, the right one logs in.
+    innocent = stack.client(new_source())
+    assert innocent.login(ADMIN, "typo").status == 200
+    assert innocent.login(ADMIN, ADMIN_PASS).status == 302
+    assert not any("PHP " in l for l in stack.php_errors()[-50:])
+
+
+def test_with_the_gate_off_the_requests_go_on(stack, source):
+    stack.configure_logging()
+    stack.banlog_options(gate=0)
+    attacker = stack.client(source)
+    assert [attacker.login(ADMIN, f"wrong{i}").status for i in range(7)] == [200] * 7
+    assert auth_checks(stack, source) == 7
+
+
+def test_without_the_extension_there_is_no_gate_and_the_page_says_so(gate_on, source):
+    stack = gate_on
+    fallback = stack.client(source, fallback=True)
+    assert [fallback.login(ADMIN, f"wrong{i}").status for i in range(7)] == [200] * 7
+    admin = stack.client("127.0.0.1", fallback=True)
+    admin.cookies = dict(stack.admin.cookies)
+    page = admin.get("/wp-admin/options-general.php?page=banlog").text
+    assert "banlog-gate-unavailable" in page and 'id="banlog_gate"' in page
+    page = stack.admin.get("/wp-admin/options-general.php?page=banlog").text
+    assert 'id="banlog_gate"' in page and "banlog-gate-unavailable" not in page
+    for key, value in (("soft_maxretry", 5), ("soft_findtime", 600), ("hard_maxretry", 1), ("spam_findtime", 3600)):
+        assert f'id="banlog_gate_{key}" name="banlog_options[gate_{key}]" value="{value}"' in page
