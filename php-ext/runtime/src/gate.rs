@@ -4,17 +4,17 @@
 //! request before fail2ban's firewall rule is in place.
 //!
 //! A look-up scans the ring newest first and stops at the first event older than the window, at
-//! the limit, or after [`RING_LEN`] slots: no lock, no allocation, bounded work whatever the
+//! the limit, or after [`crate::pool::RING_LEN`] slots: no lock, no allocation, bounded work whatever the
 //! traffic. It compares whole addresses, so it has no collisions. It can only count short: an
 //! event it cannot read (being written, mixed by two writers) or one the ring no longer holds
-//! (more than [`RING_LEN`] events of the pool since) is not counted, and then the request goes
+//! (more than [`crate::pool::RING_LEN`] events of the pool since) is not counted, and then the request goes
 //! through (fail open); fail2ban still counts it from the log.
 
 use std::net::IpAddr;
 
 use banlog_core::{AuthKind, FilterMode};
 
-use crate::pool::{PoolArea, RING_LEN};
+use crate::pool::PoolArea;
 
 /// The longest window accepted, in seconds (ten years).
 pub const MAX_FINDTIME: i64 = 10 * 365 * 86_400;
@@ -149,6 +149,9 @@ mod tests {
     use super::*;
     use crate::pool::kind_name;
 
+    /// The ring's length, as the tests count.
+    const RING: i64 = 4096;
+
     const NOW: i64 = 1_800_000_000_000_000;
     const SEC: i64 = 1_000_000;
 
@@ -208,8 +211,8 @@ mod tests {
         add(area, NOW - 10 * SEC, "success", "203.0.113.9");
         add(area, NOW - 10 * SEC, "failure", "203.0.113.10");
         add(area, NOW - 10 * SEC, "failure", "2001:db8::cb00:7109");
-        for i in 0..4 {
-            add(area, NOW - 500 * SEC + i, ["failure", "unknown_user", "xmlrpc_failure", "rest_failure"][i as usize], "203.0.113.9");
+        for (i, kind) in (0..).zip(["failure", "unknown_user", "xmlrpc_failure", "rest_failure"]) {
+            add(area, NOW - 500 * SEC + i, kind, "203.0.113.9");
         }
         let v = check_(area, &rule, ip("203.0.113.9"), NOW);
         assert_eq!((v.reached, v.count, v.complete), (false, 4, true));
@@ -234,7 +237,7 @@ mod tests {
         let area = PoolArea::map().unwrap();
         // Attackers next door in address space, and the innocent's IPv4 address inside an
         // IPv4-compatible (not mapped) IPv6 address: other clients.
-        for i in 0..RING_LEN as i64 {
+        for i in 0..RING {
             add(area, NOW - SEC + i % 1000, "failure", "198.51.100.8");
             add(area, NOW - SEC, "xmlrpc_unknown_user", "::c633:6407");
         }
@@ -256,7 +259,7 @@ mod tests {
         assert!(check_(area, &rule, ip("203.0.113.9"), NOW).reached);
         // Other clients' events (a botnet, busy sites) push the attacker's out of the ring: the
         // gate no longer sees them and lets it through; the log still holds them for fail2ban.
-        for i in 0..RING_LEN as i64 - 2 {
+        for i in 0..RING - 2 {
             add(area, NOW - 30 * SEC, "spam", &format!("10.0.{}.{}", i / 250, i % 250));
         }
         let v = check_(area, &rule, ip("203.0.113.9"), NOW);
@@ -271,7 +274,7 @@ mod tests {
     #[test]
     fn a_scan_reads_at_most_the_ring_and_stops_at_the_window() {
         let area = PoolArea::map().unwrap();
-        for i in 0..2 * RING_LEN as i64 {
+        for i in 0..2 * RING {
             add(area, NOW - 3600 * SEC + i, "failure", "192.0.2.1");
         }
         for _ in 0..10 {
@@ -281,7 +284,7 @@ mod tests {
         // The ten recent ones, then the first event older than the window (and its slack) ends it.
         assert_eq!((c.count, c.scanned, c.complete), (0, 11, true));
         let c = area.count_addr(ring_addr(ip("192.0.2.1")), soft5().kinds, 0, 0, u32::MAX);
-        assert_eq!((c.count, c.scanned, c.complete), (RING_LEN as u32 - 10, RING_LEN as u32, false));
+        assert_eq!((c.count, c.scanned, c.complete), (4096 - 10, 4096, false));
     }
 
     #[test]
@@ -351,9 +354,8 @@ mod tests {
         assert_eq!(area.counters().accepted, 1);
         // Resolving twice, or a ticket the ring has overwritten, changes nothing.
         area.resolve(first[0]);
-        for i in 0..RING_LEN as i64 {
+        for _ in 0..RING {
             add(area, NOW - SEC, "spam", "10.1.1.1");
-            let _ = i;
         }
         area.resolve(first[5]);
         assert_eq!(area.recent(1, 0)[0].kind_name(), "spam");
