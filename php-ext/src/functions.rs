@@ -51,11 +51,12 @@ fn pipeline_options(pid: u32) -> PipelineOptions {
 fn submit(settings: &Arc<Settings>, kind: EventKind) -> bool {
     let event = Event { stamp: Stamp::now(), kind };
     if let Some(area) = pool::global() {
+        area.record_event(&event, host_hash_of(settings));
         // This request's gate pass for the same client is over: its event counts instead.
-        // Resolved first, so that a look-up in between counts one short, never one twice.
+        // Resolved after the event is in the ring, so that a look-up in between counts this
+        // request twice (for an instant), never not at all: concurrent guesses cannot slip past.
         let (EventKind::Spam { addr, .. } | EventKind::Auth { addr, .. }) = &event.kind;
         resolve_pass(Some(gate::ring_addr(*addr)));
-        area.record_event(&event, host_hash_of(settings));
     }
     process::with_producer(pipeline_options, |p| p.submit(settings, event) != Submitted::Dropped).unwrap_or(false)
 }
@@ -98,7 +99,8 @@ php_hooks! {
 
 /// What `banlog_gate()` does once its arguments are read: no lock, no allocation, no I/O.
 fn gate_check(kinds: &[u8], ip: &[u8], maxretry: i64, findtime: i64) -> PhpResult<bool> {
-    let rule = gate::GateRule::parse(kinds, maxretry, findtime).map_err(|e| value_error(format!("banlog_gate(): {e}")))?;
+    let rule =
+        gate::GateRule::parse(kinds, maxretry, findtime).map_err(|e| value_error(format!("banlog_gate(): {e}")))?;
     let addr =
         parse_addr(ip).map_err(|e| value_error(format!("banlog_gate(): Argument #2 ($ip) is not valid: {e}")))?;
     let Some(area) = pool::global() else { return Ok(false) };

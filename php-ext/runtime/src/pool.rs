@@ -150,6 +150,8 @@ pub struct PoolSink {
 
 /// How far an event's ticket order may disagree with its time stamp, in microseconds.
 pub const STAMP_SLACK_US: i64 = 2_000_000;
+/// Rounds a look-up reads the tickets added while it ran, at most (see [`PoolArea::count_addr`]).
+const CATCH_UP_ROUNDS: usize = 4;
 
 /// What [`PoolArea::count_addr`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,21 +396,24 @@ impl PoolArea {
     /// allocates, never waits: a slot being written is skipped. The scan ends at the first event
     /// older than both windows by more than [`STAMP_SLACK_US`] (tickets follow the time stamps
     /// but for a hook descheduled between stamping and taking its ticket).
+    ///
+    /// A scan is no snapshot: a request may log its event (a newer ticket than the scan began
+    /// with) and then resolve its pass (which the scan reads later) while the scan runs. So the
+    /// scan then reads the tickets added meanwhile, until the head stands still (a few rounds at
+    /// most): the event, stored before the pass was resolved, is among them.
     pub fn count_addr(&self, addr: [u8; 16], kinds: u16, since_us: i64, pass_since_us: i64, limit: u32) -> AddrCount {
-        let head = self.hook.head.load(Acquire);
-        let oldest = head.saturating_sub(RING_LEN as u64);
         let stop_before = since_us.min(pass_since_us).saturating_sub(STAMP_SLACK_US);
         let mut out = AddrCount { count: 0, in_flight: 0, scanned: 0, complete: true };
-        let mut ticket = head;
-        while ticket > oldest {
-            ticket -= 1;
+        // Reads one ticket's slot into `out`; Some(true) at the limit, Some(false) for an event
+        // older than the windows, None otherwise.
+        let visit = |ticket: u64, out: &mut AddrCount| -> Option<bool> {
             out.scanned += 1;
-            let Some(r) = self.read_slot(ticket) else { continue };
+            let r = self.read_slot(ticket)?;
             if r.time_us < stop_before {
-                return out;
+                return Some(false);
             }
             if r.addr != addr {
-                continue;
+                return None;
             }
             if r.kind == PASS_KIND {
                 if r.time_us >= pass_since_us {
@@ -417,12 +422,40 @@ impl PoolArea {
             } else if r.time_us >= since_us && r.kind < 16 && kinds & (1u16 << r.kind) != 0 {
                 out.count += 1;
                 if out.count >= limit {
-                    return out;
+                    return Some(true);
                 }
+            }
+            None
+        };
+        let mut head = self.hook.head.load(Acquire);
+        let oldest = head.saturating_sub(RING_LEN as u64);
+        let mut ticket = head;
+        let mut ended = false;
+        while ticket > oldest {
+            ticket -= 1;
+            match visit(ticket, &mut out) {
+                Some(true) => return out,
+                Some(false) => {
+                    ended = true;
+                    break;
+                }
+                None => {}
             }
         }
         // The whole ring lay in the window: older events of the window were overwritten.
-        out.complete = oldest == 0;
+        out.complete = ended || oldest == 0;
+        for _ in 0..CATCH_UP_ROUNDS {
+            let now = self.hook.head.load(Acquire);
+            if now == head {
+                break;
+            }
+            for t in head.max(now.saturating_sub(RING_LEN as u64))..now {
+                if visit(t, &mut out) == Some(true) {
+                    return out;
+                }
+            }
+            head = now;
+        }
         out
     }
 
