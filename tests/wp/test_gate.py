@@ -16,9 +16,10 @@ from support.wordpress import ADMIN_PASS
 ADMIN = "admin"
 
 
-def auth_checks(stack, source):
-    """How many of `source`'s requests reached a password check (the test mu-plugin's count)."""
-    p = stack.docroot / "wp-content" / "banlog-authcount.log"
+def auth_checks(stack, source, what="authcount"):
+    """How many of `source`'s requests reached a password check (the test mu-plugin's count;
+    what="arrivals": its login POSTs that reached WordPress)."""
+    p = stack.docroot / "wp-content" / f"banlog-{what}.log"
     return p.read_text().split().count(source) if p.exists() else 0
 
 
