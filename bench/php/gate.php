@@ -9,7 +9,6 @@
  * chunks of 1000 (hrtime around each chunk, the median chunk mean):
  *   miss       an address with no event: all 4096 slots read;
  *   reached    an address whose maxretry events are the newest: the scan stops at the 5th;
- *   old        the ring's events older than findtime: the scan stops at the first slot;
  *   enter      banlog_gate_enter() (one slot written).
  * Net of the same loop with an empty body. Prints one JSON object.
  */
@@ -47,8 +46,6 @@ $out = array(
 	'miss'    => timed( $calls, static function () { banlog_gate( 'soft', '198.51.100.7', 5, 600 ); } ) - $empty,
 	'reached' => timed( $calls, static function () { banlog_gate( 'soft', '203.0.113.9', 5, 600 ); } ) - $empty,
 );
-sleep( 4 ); // findtime 1 s plus the scan's 2 s allowance for stamps out of ticket order
-$out['old'] = timed( $calls, static function () { banlog_gate( 'soft', '198.51.100.7', 5, 1 ); } ) - $empty;
 if ( ! banlog_gate( 'soft', '203.0.113.9', 5, 600 ) || banlog_gate( 'soft', '198.51.100.7', 5, 600 ) ) {
 	fwrite( STDERR, "the ring does not hold what this benchmark wrote\n" );
 	exit( 1 );

@@ -363,7 +363,9 @@ impl PoolArea {
         out
     }
 
-    fn read_slot(&self, ticket: u64) -> Option<Recent> {
+    /// A slot's words (time, meta, address halves) as written for `ticket`, under the seqlock but
+    /// without the check word: None while being written or after a later ticket took the slot.
+    fn read_raw(&self, ticket: u64) -> Option<(u64, u64, u64, u64)> {
         let slot = &self.ring[usize::try_from(ticket % RING_LEN as u64).ok()?];
         let done = ticket.wrapping_mul(2).wrapping_add(2);
         let s1 = slot.seq.load(Acquire);
@@ -375,7 +377,12 @@ impl PoolArea {
         let a0 = slot.addr[0].load(Relaxed);
         let a1 = slot.addr[1].load(Relaxed);
         fence(Acquire);
-        if slot.seq.load(Relaxed) != s1 || (meta >> 8) & 0xff_ffff != check_word(ticket, time_us, a0, a1) {
+        (slot.seq.load(Relaxed) == s1).then_some((time_us, meta, a0, a1))
+    }
+
+    fn read_slot(&self, ticket: u64) -> Option<Recent> {
+        let (time_us, meta, a0, a1) = self.read_raw(ticket)?;
+        if (meta >> 8) & 0xff_ffff != check_word(ticket, time_us, a0, a1) {
             return None;
         }
         let mut addr = [0u8; 16];
@@ -406,20 +413,28 @@ impl PoolArea {
         let mut out = AddrCount { count: 0, in_flight: 0, scanned: 0, complete: true };
         // Reads one ticket's slot into `out`; Some(true) at the limit, Some(false) for an event
         // older than the windows, None otherwise.
+        let want = (
+            u64::from_be_bytes(addr[..8].try_into().unwrap_or_default()),
+            u64::from_be_bytes(addr[8..].try_into().unwrap_or_default()),
+        );
         let visit = |ticket: u64, out: &mut AddrCount| -> Option<bool> {
             out.scanned += 1;
-            let r = self.read_slot(ticket)?;
-            if r.time_us < stop_before {
+            let (time, meta, a0, a1) = self.read_raw(ticket)?;
+            let time_us = to_i64(time);
+            // Another client's slot is not hashed: its time only ends the scan (a mixed one could
+            // end it early: then the count is short, which lets the request through).
+            if time_us < stop_before {
                 return Some(false);
             }
-            if r.addr != addr {
+            if (a0, a1) != want || (meta >> 8) & 0xff_ffff != check_word(ticket, time, a0, a1) {
                 return None;
             }
-            if r.kind == PASS_KIND {
-                if r.time_us >= pass_since_us {
+            let kind = (meta & 0xff) as u8;
+            if kind == PASS_KIND {
+                if time_us >= pass_since_us {
                     out.in_flight += 1;
                 }
-            } else if r.time_us >= since_us && r.kind < 16 && kinds & (1u16 << r.kind) != 0 {
+            } else if time_us >= since_us && kind < 16 && kinds & (1u16 << kind) != 0 {
                 out.count += 1;
                 if out.count >= limit {
                     return Some(true);
