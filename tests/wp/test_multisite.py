@@ -281,3 +281,23 @@ def test_uninstall_removes_the_network_option(net):
         assert json.loads(out) == ["gone", "gone"]
     finally:
         net.php_eval(f"update_site_option('banlog_network_options', json_decode({json.dumps(json.dumps(saved))}, true));")
+
+
+def test_the_gate_is_a_network_setting(net):
+    """The gate and its limits are on the network page only; set there, every site refuses a
+    client at the limit, counted over the whole network's events."""
+    assert 'id="banlog_gate"' in super_admin(net).get(NET_PAGE).text
+    sub_page = sub_admin(net).get(SUB_PAGE).text
+    assert 'id="banlog_gate"' not in sub_page and "banlog_options[gate_soft_maxretry]" not in sub_page
+    src = new_source()
+    try:
+        network_options(net, gate=1, gate_soft_maxretry=2)
+        c = net.client(src)
+        assert c.login(ADMIN_USER, "wrong", site=SUB).status == 200  # a failure on the subsite
+        assert c.login(ADMIN_USER, "wrong").status == 200  # and one on the main site: 2 in all
+        auth_messages(net, src, count=2)
+        assert c.login(ADMIN_USER, "wrong", site=SUB).status == 403
+        assert c.login(ADMIN_USER, "wrong").status == 403
+        assert net.client(new_source()).login(ADMIN_USER, "wrong", site=SUB).status == 200
+    finally:
+        network_options(net, gate=0, gate_soft_maxretry=5)
