@@ -101,3 +101,23 @@ def test_without_the_extension_there_is_no_gate_and_the_page_says_so(gate_on, so
     assert 'id="banlog_gate"' in page and "banlog-gate-unavailable" not in page
     for key, value in (("soft_maxretry", 5), ("soft_findtime", 600), ("hard_maxretry", 1), ("spam_findtime", 3600)):
         assert f'id="banlog_gate_{key}" name="banlog_options[gate_{key}]" value="{value}"' in page
+
+
+def test_the_page_refuses_limits_out_of_range_and_keeps_the_ones_in_effect(stack):
+    """Banlog_Admin::clean(), which the options form's sanitize callback runs: whole numbers in
+    range are stored, anything else is refused with a message and the stored value stays."""
+    out = json.loads(stack.php_eval(
+        "$a = new Banlog_Admin(Banlog_Plugin::instance());"
+        "$o = $a->clean(['gate' => '1', 'gate_soft_maxretry' => '3', 'gate_soft_findtime' => '-5',"
+        " 'gate_hard_maxretry' => '0', 'gate_hard_findtime' => '1e3', 'gate_spam_maxretry' => '99999',"
+        " 'gate_spam_findtime' => ['x']], ['gate_spam_maxretry' => 7]);"
+        "echo json_encode(['o' => $o, 'e' => array_column(get_settings_errors('banlog_options'), 'message')]);"))
+    o = out["o"]
+    assert (o["gate"], o["gate_soft_maxretry"], o["gate_hard_maxretry"]) == (1, 3, 0)
+    assert "gate_soft_findtime" not in o and "gate_hard_findtime" not in o and "gate_spam_findtime" not in o
+    assert o["gate_spam_maxretry"] == 7
+    errors = " ".join(out["e"])
+    for what in ("banlog-auth findtime must be a whole number from 1 to 315360000",
+                 "banlog-auth-hard findtime", "banlog-spam maxretry must be a whole number from 0 to 4096",
+                 "banlog-spam findtime"):
+        assert what in errors, errors
