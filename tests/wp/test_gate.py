@@ -121,3 +121,22 @@ def test_the_page_refuses_limits_out_of_range_and_keeps_the_ones_in_effect(stack
                  "banlog-auth-hard findtime", "banlog-spam maxretry must be a whole number from 0 to 4096",
                  "banlog-spam findtime"):
         assert what in errors, errors
+
+
+def test_the_installed_jails_values_are_read_for_the_page(tmp_path):
+    """Banlog_Gate::installed_limits(): banlog.local over banlog.conf, fail2ban's time units, only
+    what the files set (the page compares these with the gate's values)."""
+    conf, local = tmp_path / "banlog.conf", tmp_path / "banlog.local"
+    conf.write_text((FILTERS / "jail.d/banlog.conf").read_text())
+    local.write_text("[banlog-auth]\nenabled = true\nmaxretry = 3\nfindtime = 10m\n\n[banlog-spam]\nbantime = 1d\n")
+    inc = PLUGIN_SRC / "includes"
+    got = json.loads(run_php(
+        f"define('ABSPATH', '/'); require {php_str(inc / 'class-banlog-activity.php')};"
+        f"require {php_str(inc / 'class-banlog-gate.php')};"
+        f"echo json_encode(Banlog_Gate::installed_limits([{php_str(conf)}, {php_str(local)}, '/nonexistent']));",
+        ext=None).stdout)
+    assert got == {
+        "soft": {"maxretry": 3, "findtime": 600, "source": str(local)},
+        "hard": {"maxretry": 1, "findtime": 3600, "source": str(conf)},
+        "spam": {"maxretry": 5, "findtime": 3600, "source": str(conf)},
+    }

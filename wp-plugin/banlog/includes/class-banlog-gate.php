@@ -74,11 +74,13 @@ final class Banlog_Gate {
 	 * The installed jails' values where they set them (/etc/fail2ban/jail.d/banlog.conf, then
 	 * banlog.local, as `banlog install` writes them), for the page to compare with the gate's.
 	 *
+	 * @param array|null $files The files, later ones over earlier ones (null: those two).
 	 * @return array key of JAILS => array( 'maxretry' => int, 'findtime' => int, 'source' => path ), each part only when set.
 	 */
-	public static function installed_limits() {
+	public static function installed_limits( $files = null ) {
 		$out = array();
-		foreach ( array( '/etc/fail2ban/jail.d/banlog.conf', '/etc/fail2ban/jail.d/banlog.local' ) as $file ) {
+		$files = null === $files ? array( '/etc/fail2ban/jail.d/banlog.conf', '/etc/fail2ban/jail.d/banlog.local' ) : $files;
+		foreach ( $files as $file ) {
 			$ini = Banlog_Activity::read_jail( $file );
 			foreach ( self::JAILS as $key => $jail ) {
 				foreach ( array( 'maxretry', 'findtime' ) as $k ) {
