@@ -13,7 +13,7 @@ import pytest
 from support.banstage import BanStage
 from support.procs import sh
 from support.waiting import wait_for
-from test_gate import auth_checks
+from test_gate_wp import auth_checks
 
 MAXRETRY = 5  # banlog-auth as shipped (filters/jail.d/banlog.conf)
 
