@@ -59,8 +59,9 @@ strip --strip-unneeded "$t/usr/bin/banlog"
 for f in $(cd "$root/filters" && find filter.d jail.d action.d -type f 2>/dev/null | sort); do
   install -D -m 0644 "$root/filters/$f" "$t/usr/share/banlog/fail2ban/$f"
 done
-# The web server snippets the ban actions (action.d/banlog-nginx.conf, banlog-apache.conf) need.
-for f in $(cd "$root/filters" && find webserver -type f | sort); do
+# The web server snippets the ban actions (action.d/banlog-nginx.conf, banlog-apache.conf) need,
+# and the rsyslog snippets of a central collector and of the web hosts that forward to it.
+for f in $(cd "$root/filters" && find webserver rsyslog -type f | sort); do
   install -D -m 0644 "$root/filters/$f" "$t/usr/share/banlog/$f"
 done
 # The CrowdSec parser, scenarios, profiles and acquisition (copied by hand: README, "CrowdSec").

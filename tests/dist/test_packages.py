@@ -71,6 +71,9 @@ def test_command_package_runs_and_carries_the_shipped_fail2ban_files(dist, tmp_p
     crowdsec = sorted(f.relative_to(ROOT / "filters") for f in (ROOT / "filters/crowdsec").rglob("*") if f.is_file())
     assert crowdsec and all((root / "usr/share/banlog" / rel).read_bytes() == (ROOT / "filters" / rel).read_bytes()
                             for rel in crowdsec)
+    # The rsyslog snippets of a collector and of the web hosts that forward to it (README, "Many web servers").
+    for f in sorted((ROOT / "filters" / "rsyslog").iterdir()):
+        assert (root / "usr/share/banlog/rsyslog" / f.name).read_bytes() == f.read_bytes(), f.name
 
 
 def test_plugin_zip_holds_the_plugin_folder_and_nothing_else(dist):
