@@ -10,7 +10,7 @@ import pytest
 
 from support.paths import EXT, PHP
 from support.php import run_php
-from support.rsyslog import Rsyslog
+from support.rsyslog import Rsyslog, octet_frames
 
 AUTH_EVENTS = {
     "failure": "Authentication failure for admin from 203.0.113.9",
@@ -88,12 +88,15 @@ def test_udp_and_tcp_collectors(tmp_path):
     conn, _ = tcp.accept()
     conn.settimeout(10)
     data = b""
-    while not data.endswith(b"\n"):
+    while not octet_frames(data)[0]:
         data += conn.recv(1000)
     proc.wait(20)
     host = re.escape(socket.gethostname().split(".")[0])
     assert re.match(rf"^<37>[A-Z][a-z]{{2}} [ \d]\d \d\d:\d\d:\d\d {host} wordpress\[\d+\]: Authentication failure for u from 192\.0\.2\.1$", msg), msg
-    assert re.match(rf"^<37>.* {host} wordpress\[\d+\]: Authentication failure for t from 192\.0\.2\.2\n$", data.decode()), data
+    # Over TCP: octet-counted (RFC 6587), `LEN SP MSG`, nothing after.
+    (frame,), rest = octet_frames(data)
+    assert rest == b"" and data.startswith(b"%d <" % len(frame)), data
+    assert re.match(rf"^<37>.* {host} wordpress\[\d+\]: Authentication failure for t from 192\.0\.2\.2$", frame.decode()), data
 
 
 def test_auth_log_file(tmp_path):

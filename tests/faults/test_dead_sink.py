@@ -23,6 +23,7 @@ import pytest
 from support.fcgi import fcgi_request, params
 from support.paths import PHP_FPM
 from support.procs import stop_process
+from support.rsyslog import octet_frames
 from support.waiting import seconds_until
 
 WEB_USER = "www-data"
@@ -132,7 +133,8 @@ class Listener:
         self.thread.start()
 
     def lines(self):
-        return b"".join(self.data).split(b"\n")
+        """The messages received (octet-counted frames; an unfinished last one left out)."""
+        return octet_frames(b"".join(self.data))[0]
 
     def close(self):
         self.stop.set()

@@ -15,6 +15,7 @@ import pytest
 
 from support.http import ipv6_loopback
 from support.paths import EXT, PLUGIN_SRC
+from support.rsyslog import octet_frames
 from support.waiting import wait_for
 from support.wordpress import DEFAULT_TZ
 
@@ -266,9 +267,9 @@ class Receiver:
                     except socket.timeout:
                         continue
                     buf += data
-                    *lines, buf = buf.split(b"\n")
+                    frames, buf = octet_frames(buf)
                     with self.lock:
-                        self.msgs += lines
+                        self.msgs += frames
             else:
                 try:
                     data = self.sock.recv(65536)

@@ -445,7 +445,9 @@ final class Banlog_Writer {
 	 * Sends one message to the configured syslog destination.
 	 *
 	 * The default local socket goes through PHP's own openlog()/syslog(); another socket path or a
-	 * remote collector gets an RFC 3164 datagram (or a line over TCP), as the extension sends it.
+	 * remote collector gets an RFC 3164 datagram, as the extension sends it. Over TCP the message
+	 * is octet-counted (RFC 6587: its length in bytes, a space, the message), as the extension
+	 * frames it, so that a collector drops a message cut short rather than logging a torn line.
 	 *
 	 * @param int               $severity Severity.
 	 * @param DateTimeInterface $t        Local time.
@@ -472,7 +474,7 @@ final class Banlog_Writer {
 		$pri = $facility * 8 + $severity;
 		if ( preg_match( '#^(udp|tcp)://(.+)$#D', $target, $m ) ) {
 			$msg = Banlog_Format::syslog_message( $pri, $t, self::hostname(), $ident, getmypid(), $message );
-			$bytes = 'tcp' === $m[1] ? $msg . "\n" : $msg;
+			$bytes = 'tcp' === $m[1] ? strlen( $msg ) . ' ' . $msg : $msg;
 			$sock = @stream_socket_client( $target, $errno, $errstr, 1.0 );
 		} else {
 			$bytes = Banlog_Format::syslog_message( $pri, $t, null, $ident, getmypid(), $message );

@@ -8,7 +8,7 @@
 //! pure-Rust resolver would not, and brings an async runtime along); a thread costs some 50 µs,
 //! only when a connection is (re)made, and the writer never waits for it.
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -42,9 +42,15 @@ static CONNECTING: AtomicUsize = AtomicUsize::new(0);
 const LOG_NOTICE: u8 = 5;
 const LOG_INFO: u8 = 6;
 
-/// A connected socket, non-blocking. Frames are formatted at push time (RFC 3164, as glibc's
-/// `syslog()` sends them locally; remote collectors also get our host name). Stream sockets get a
-/// newline after each message (non-transparent framing); a datagram is one message.
+/// A connected socket, non-blocking. Messages are formatted at push time (RFC 3164, as glibc's
+/// `syslog()` sends them locally; remote collectors also get our host name); the framing is added
+/// as they are sent. A datagram is one message. Over TCP each message goes octet-counted (RFC 6587
+/// 3.4.1: its length in bytes, a space, the message), the framing rsyslog's `imtcp` and syslog-ng's
+/// `syslog()` source read: a message cut short by a lost connection is then discarded by the
+/// collector, never logged as a shorter line (whose last address could be another, valid one:
+/// `203.0.113.95` cut to `203.0.113.9`). A local stream socket gets a newline after each message,
+/// as local daemons expect (non-transparent framing; a message never holds a raw newline, core
+/// escapes them).
 enum Link {
     Datagram(UnixDatagram),
     UnixStream(UnixStream),
@@ -52,27 +58,96 @@ enum Link {
     Tcp(TcpStream),
 }
 
-impl Link {
-    /// Sends `frame` from byte `off` (counting the newline that ends it on a stream). Returns the
-    /// new offset; `frame.len() + 1` (or any, for a datagram) means it is all sent.
-    fn send(&mut self, frame: &[u8], off: usize) -> io::Result<usize> {
-        let stream = |w: &mut dyn Write| -> io::Result<usize> {
-            let n = if off < frame.len() {
-                w.write_vectored(&[IoSlice::new(&frame[off..]), IoSlice::new(b"\n")])?
-            } else {
-                w.write(b"\n")?
-            };
+/// The octet count before a message over TCP: its length in decimal and a space.
+struct OctetCount {
+    buf: [u8; 21],
+    len: usize,
+}
+
+impl OctetCount {
+    fn new(n: usize) -> Self {
+        let mut digits = [0u8; 20];
+        let (mut i, mut n) = (digits.len(), n);
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
             if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+                break;
             }
-            Ok(off + n)
-        };
-        match self {
-            Link::Datagram(s) => s.send(frame).map(|_| frame.len() + 1),
-            Link::Udp(s) => s.send(frame).map(|_| frame.len() + 1),
-            Link::UnixStream(s) => stream(s),
-            Link::Tcp(s) => stream(s),
         }
+        let mut buf = [0u8; 21];
+        let len = digits.len() - i;
+        buf[..len].copy_from_slice(&digits[i..]);
+        buf[len] = b' ';
+        OctetCount { buf, len: len + 1 }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Writes `head`, `body` and `tail` as one stream of bytes, from byte `off` of the three, as far
+/// as `w` takes them now. Returns the new offset.
+fn send_parts(w: &mut impl Write, parts: [&[u8]; 3], off: usize) -> io::Result<usize> {
+    let mut skip = off;
+    let slices = parts.map(|p| {
+        let from = skip.min(p.len());
+        skip -= from;
+        IoSlice::new(&p[from..])
+    });
+    let n = w.write_vectored(&slices)?;
+    if n == 0 {
+        return Err(io::ErrorKind::WriteZero.into());
+    }
+    Ok(off + n)
+}
+
+impl Link {
+    /// Bytes that carry `frame` with its framing: `send` is done with it at this offset.
+    fn wire_len(&self, frame: &[u8]) -> usize {
+        match self {
+            Link::Datagram(_) | Link::Udp(_) => frame.len(),
+            Link::UnixStream(_) => frame.len() + 1,
+            Link::Tcp(_) => OctetCount::new(frame.len()).len + frame.len(),
+        }
+    }
+
+    /// Sends `frame` from byte `off` of its framed form (see [`Link::wire_len`]). Returns the new
+    /// offset; a datagram goes whole or not at all.
+    fn send(&mut self, frame: &[u8], off: usize) -> io::Result<usize> {
+        match self {
+            Link::Datagram(s) => s.send(frame).map(|_| frame.len()),
+            Link::Udp(s) => s.send(frame).map(|_| frame.len()),
+            Link::UnixStream(s) => send_parts(s, [b"", frame, b"\n"], off),
+            Link::Tcp(s) => send_parts(s, [OctetCount::new(frame.len()).bytes(), frame, b""], off),
+        }
+    }
+
+    /// Whether a stream's peer has closed it (a collector stopped or restarted). Writing to such a
+    /// socket still succeeds once, into the kernel's buffer, and that message is lost: asking first
+    /// makes the sink reconnect (or spool) instead. Anything a collector sent us is read and
+    /// ignored. A peer that goes away between this look and the write can still take one
+    /// message with it: plain TCP syslog has no acknowledgment.
+    fn peer_closed(&mut self) -> io::Result<bool> {
+        let mut scratch = [0u8; 512];
+        let s: &mut dyn Read = match self {
+            Link::UnixStream(s) => s,
+            Link::Tcp(s) => s,
+            Link::Datagram(_) | Link::Udp(_) => return Ok(false),
+        };
+        // Bounded: a peer that keeps sending cannot keep the writer here.
+        for _ in 0..16 {
+            match s.read(&mut scratch) {
+                Ok(0) => return Ok(true),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -175,11 +250,12 @@ impl SyslogSink {
     pub fn persist(&mut self) -> u64 {
         // A stream took part of the oldest message: the rest of it can only go over this
         // connection, and the whole message would come twice after a replay. Finish it if the
-        // socket takes it now, else it is resent whole (a collector sees a torn line then).
+        // socket takes it now, else it is resent whole (over TCP the collector discards the
+        // part it got, its octet count unmet; a local stream daemon logs it as a torn line).
         if self.sent_off > 0 {
             if let (Conn::Ready(link), Some(frame)) = (&mut self.conn, self.backlog.front()) {
                 if let Ok(off) = link.send(frame, self.sent_off) {
-                    if off > frame.len() {
+                    if off >= link.wire_len(frame) {
                         self.backlog.pop_front();
                     }
                 }
@@ -230,9 +306,16 @@ impl SyslogSink {
                     return out;
                 }
             };
-            while let Some(frame) = self.backlog.front() {
+            match link.peer_closed() {
+                Ok(false) => {}
+                Ok(true) => {
+                    failure = Some(io::Error::new(io::ErrorKind::ConnectionAborted, "the peer closed the connection"))
+                }
+                Err(e) => failure = Some(e),
+            }
+            while let (true, Some(frame)) = (failure.is_none(), self.backlog.front()) {
                 match link.send(frame, self.sent_off) {
-                    Ok(off) if off > frame.len() => {
+                    Ok(off) if off >= link.wire_len(frame) => {
                         self.backlog.pop_front();
                         self.sent_off = 0;
                         out.written += 1;
@@ -384,4 +467,54 @@ fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
         return Err(io::Error::new(io::ErrorKind::NotFound, format!("{addr} has no address")));
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that takes at most `max` bytes per write, as a full socket buffer does.
+    struct Trickle {
+        got: Vec<u8>,
+        max: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.max);
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn octet_counts_are_the_byte_length_in_decimal() {
+        for n in [0usize, 1, 9, 10, 99, 100, 8191, usize::MAX] {
+            assert_eq!(OctetCount::new(n).bytes(), format!("{n} ").as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_frame_sent_in_pieces_arrives_framed_once() {
+        let frame = "<37>Nov 30 21:01:23 web1 wordpress(example.com)[42]: Authentication failure for \u{e9}l\u{e8}ve from 2001:db8::1".as_bytes();
+        let count = OctetCount::new(frame.len());
+        for max in [1, 2, 3, 7, 1000] {
+            for (head, tail, want) in [
+                (count.bytes(), &b""[..], [count.bytes(), frame].concat()),
+                (&b""[..], &b"\n"[..], [frame, b"\n"].concat()),
+            ] {
+                let mut w = Trickle { got: Vec::new(), max };
+                let mut off = 0;
+                while off < want.len() {
+                    off = send_parts(&mut w, [head, frame, tail], off).unwrap();
+                }
+                assert_eq!(off, want.len());
+                assert_eq!(w.got, want, "{max}");
+            }
+        }
+    }
 }
