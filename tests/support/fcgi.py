@@ -66,15 +66,17 @@ def fcgi_get(sock, script, query="", timeout=30.0):
 
 class FpmPool:
     """php-fpm (`pm = static`, `workers` children) with the extension (None: without), its socket in
-    `d`; `wrap` turns the command into another (e.g. one run inside a network namespace)."""
+    `d`; `wrap` turns the command into another (e.g. one run inside a network namespace).
+    `system_ini`: with the system's php.ini and conf.d (the extensions WordPress needs, mysqli
+    among them); else none (`-n`)."""
 
-    def __init__(self, d, ext, workers=4, ini=None, env=None, wrap=lambda args: args):
+    def __init__(self, d, ext, workers=4, ini=None, env=None, wrap=lambda args: args, system_ini=False):
         self.dir = pathlib.Path(d)
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o777)
         self.sock = self.dir / "php-fpm.sock"
         self.ext, self.workers, self.ini, self.env = ext, workers, dict(ini or {}), dict(env or {})
-        self.wrap = wrap
+        self.wrap, self.system_ini = wrap, system_ini
         self.proc = None
 
     def start(self):
@@ -95,7 +97,9 @@ pm.max_children = {self.workers}
 pm.max_requests = 0
 catch_workers_output = yes
 {ini}""")
-        args = [PHP_FPM, "-n", "--nodaemonize", "--fpm-config", str(conf)]
+        args = [PHP_FPM, "--nodaemonize", "--fpm-config", str(conf)]
+        if not self.system_ini:
+            args[1:1] = ["-n"]
         if self.ext:
             args[1:1] = ["-d", f"extension={self.ext}"]
         self.proc = subprocess.Popen(self.wrap(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)

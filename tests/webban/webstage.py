@@ -233,7 +233,9 @@ Include {snippet}
             return self.get(self.innocent) == [200]
         wait_for(up, 30, interval=0.3, what=f"{self.kind} behind the balancer")
 
-    def _fail2ban(self):
+    def _fail2ban(self, ns="web", log=None, firewall=True):
+        """fail2ban-server in namespace `ns`, its auth jail reading `log` (the stack's rsyslog
+        file by default) with this web server's action, and the iptables action (`firewall`)."""
         conf = copy_fail2ban_with_filters(self.conf, jails=True)
         for f in (FILTERS / "action.d").glob("*.conf"):
             shutil.copy(f, conf / "action.d" / f.name)
@@ -244,7 +246,7 @@ Include {snippet}
             f"[Definition]\nsocket = {run}/f2b.sock\npidfile = {run}/f2b.pid\ndbfile = :memory:\n"
             f"logtarget = {self.fail2ban_log}\nloglevel = INFO\n")
         (conf / "jail.local").write_text("[DEFAULT]\nbackend = polling\n[sshd]\nenabled = false\n")
-        log = self.stack.rsyslog.out
+        log = log or self.stack.rsyslog.out
         log.touch()
         # The README's override: the web server's action beside the firewall's. `tail`: the other
         # web server's run left its attacker's lines in the stack's log.
@@ -252,10 +254,10 @@ Include {snippet}
             f"[banlog-auth]\nenabled = true\nlogpath = {log} tail\nbackend = polling\n"
             f"action = {self.action}[denylist=\"{self.denylist}\", statedir=\"{self.statedir}\", "
             f"reload_cmd=\"{self.reload_cmd}\", reload_delay={RELOAD_DELAY}, reload_max_wait=60]\n"
-            f"         iptables-multiport[port=\"http,https\", blocktype=DROP]\n")
+            + ("         iptables-multiport[port=\"http,https\", blocktype=DROP]\n" if firewall else ""))
         sh("fail2ban-client", "-c", conf, "-t")
         # rsyslog stamps the lines in the stack's zone: fail2ban reads them in the same one.
-        self._spawn("fail2ban", "web", ["fail2ban-server", "-f", "-x", "-c", str(conf)], env={"TZ": self.stack.tz})
+        self._spawn("fail2ban", ns, ["fail2ban-server", "-f", "-x", "-c", str(conf)], env={"TZ": self.stack.tz})
         wait_for(lambda: sh("fail2ban-client", "-c", conf, "ping", check=False).returncode == 0,
                  30, interval=0.3, what="fail2ban-server")
         # actionstart writes the (empty) list and asks for one reload
