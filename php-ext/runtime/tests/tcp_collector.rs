@@ -43,8 +43,7 @@ fn frames(conn: &mut TcpStream, n: usize) -> Vec<String> {
         let got = conn.read(&mut buf).expect("the frames within 5 s");
         assert!(got > 0, "the sender closed the connection after {} frames", out.len());
         data.extend_from_slice(&buf[..got]);
-        loop {
-            let Some(sp) = data.iter().position(|&b| b == b' ') else { break };
+        while let Some(sp) = data.iter().position(|&b| b == b' ') {
             let len: usize = std::str::from_utf8(&data[..sp]).unwrap().parse().expect("an octet count");
             if data.len() < sp + 1 + len {
                 break;
@@ -151,6 +150,6 @@ fn a_collector_down_a_while_gets_every_message_in_order_once() {
     // Nothing more comes (no message twice).
     c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     let mut buf = [0u8; 64];
-    assert!(matches!(c.read(&mut buf), Err(_)), "more bytes after the 500 frames");
+    assert!(c.read(&mut buf).is_err(), "more bytes after the 500 frames (or the connection closed)");
     rt.stop(Duration::from_secs(5));
 }

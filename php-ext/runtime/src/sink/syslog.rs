@@ -70,7 +70,7 @@ impl OctetCount {
         let (mut i, mut n) = (digits.len(), n);
         loop {
             i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
+            digits[i] = b"0123456789"[n % 10];
             n /= 10;
             if n == 0 {
                 break;
