@@ -45,12 +45,11 @@ const LOG_INFO: u8 = 6;
 /// A connected socket, non-blocking. Messages are formatted at push time (RFC 3164, as glibc's
 /// `syslog()` sends them locally; remote collectors also get our host name); the framing is added
 /// as they are sent. A datagram is one message. Over TCP each message goes octet-counted (RFC 6587
-/// 3.4.1: its length in bytes, a space, the message), the framing rsyslog's `imtcp` and syslog-ng's
-/// `syslog()` source read: a message cut short by a lost connection is then discarded by the
-/// collector, never logged as a shorter line (whose last address could be another, valid one:
-/// `203.0.113.95` cut to `203.0.113.9`). A local stream socket gets a newline after each message,
-/// as local daemons expect (non-transparent framing; a message never holds a raw newline, core
-/// escapes them).
+/// 3.4.1: its length in bytes, a space, the message), a framing rsyslog's `imtcp` reads: a message
+/// cut short by a lost connection is then discarded by the collector, never logged as a shorter
+/// line (whose last address could be another, valid one: `203.0.113.95` cut to `203.0.113.9`). A
+/// local stream socket gets a newline after each message, as local daemons expect (non-transparent
+/// framing; a message never holds a raw newline, core escapes them).
 enum Link {
     Datagram(UnixDatagram),
     UnixStream(UnixStream),
