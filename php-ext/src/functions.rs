@@ -165,6 +165,15 @@ fn log_auth(event: &[u8], user: &[u8], ip: &[u8]) -> PhpResult<bool> {
 /// `ValueError` naming the key; then nothing changes.
 #[php_function]
 pub fn banlog_configure(settings: &ZendHashTable) -> PhpResult<()> {
+    // The options of a recent call (this site's, in an earlier request of this worker): a lookup
+    // per key, no copy of the array, no check of values already checked.
+    let same = |pairs: &[(String, SettingValue)]| {
+        pairs.len() == settings.len()
+            && pairs.iter().all(|(k, v)| settings.get(ArrayKey::Str(k)).is_some_and(|z| same_value(z, v)))
+    };
+    if request_settings::reuse(same) {
+        return Ok(());
+    }
     let mut pairs = Vec::with_capacity(settings.len());
     for (key, value) in settings {
         let key = match key {
@@ -180,10 +189,26 @@ pub fn banlog_configure(settings: &ZendHashTable) -> PhpResult<()> {
     request_settings::configure(&pairs).map_err(|e| value_error(format!("banlog_configure(): {e}")))
 }
 
+/// Whether `setting_value(z)` would be `v`, without copying a string.
+fn same_value(z: &Zval, v: &SettingValue) -> bool {
+    match (z.zend_str(), v) {
+        (Some(s), SettingValue::Str(b)) => s.as_bytes() == b.as_slice(),
+        (Some(_), _) => false,
+        // Never among the recent options: every setting refuses it.
+        (None, SettingValue::Other) => false,
+        (None, v) => non_string_value(z) == *v,
+    }
+}
+
 fn setting_value(z: &Zval) -> SettingValue {
-    if let Some(s) = z.zend_str() {
-        SettingValue::Str(s.as_bytes().to_vec())
-    } else if let Some(b) = z.bool() {
+    match z.zend_str() {
+        Some(s) => SettingValue::Str(s.as_bytes().to_vec()),
+        None => non_string_value(z),
+    }
+}
+
+fn non_string_value(z: &Zval) -> SettingValue {
+    if let Some(b) = z.bool() {
         SettingValue::Bool(b)
     } else if let Some(i) = z.long() {
         SettingValue::Int(i)

@@ -24,17 +24,16 @@ use crate::stats::Counters;
 const MAX_OVERFLOW: usize = 1_000_000;
 /// A caller wakes the writer after this many events (at most; a quarter of a small queue).
 const WAKE_EVERY: usize = 256;
+/// Settings a producer keeps with the writer at once. A php-fpm worker serving the sites of a
+/// multisite alternates between their settings; each is sent once, not at every change, and the
+/// writer keeps the sinks of all of them open (see `writer.rs`).
+pub(crate) const SETTINGS_SLOTS: usize = 8;
 
 pub(crate) enum Msg {
-    Event {
-        producer: u32,
-        event: Event,
-    },
-    /// The settings of a producer's following events.
-    Settings {
-        producer: u32,
-        settings: Arc<Settings>,
-    },
+    /// An event, made under the settings its producer sent for `slot`.
+    Event { producer: u32, slot: u8, event: Event },
+    /// The settings of a producer's following events that name `slot` (replacing what it held).
+    Settings { producer: u32, slot: u8, settings: Arc<Settings> },
     /// Write what is queued, retry failures until the deadline, then end.
     Stop(Instant),
 }
@@ -154,20 +153,68 @@ impl Queue {
 }
 
 /// One calling thread's way into a pipeline. It remembers which settings the writer already has
-/// from it, so that an event carries none, and how many events it sent since it last woke the
-/// writer.
+/// from it, so that an event carries only their slot, and how many events it sent since it last
+/// woke the writer.
 pub struct Producer {
     queue: Arc<Queue>,
     id: u32,
-    sent: Option<Arc<Settings>>,
+    sent: SentSettings,
     unwoken: usize,
     last_accepted: u64,
+}
+
+/// The settings a producer has sent the writer, by slot (at most [`SETTINGS_SLOTS`]).
+#[derive(Default)]
+struct SentSettings {
+    /// The settings of each slot, with when each was last switched to.
+    slots: Vec<(Arc<Settings>, u64)>,
+    /// The slot of the last event's settings.
+    current: u8,
+    switches: u64,
+}
+
+impl SentSettings {
+    /// The slot the writer holds `settings` in, if it does: the same `Arc` as before, or equal
+    /// settings. Makes it the current slot.
+    fn find(&mut self, settings: &Arc<Settings>) -> Option<u8> {
+        if self.slots.get(usize::from(self.current)).is_some_and(|(s, _)| Arc::ptr_eq(s, settings)) {
+            return Some(self.current);
+        }
+        let slots = || self.slots.iter().zip(0u8..);
+        let (_, slot) = slots()
+            .find(|((s, _), _)| Arc::ptr_eq(s, settings))
+            .or_else(|| slots().find(|((s, _), _)| **s == **settings))?;
+        self.switches += 1;
+        self.slots[usize::from(slot)].1 = self.switches;
+        self.current = slot;
+        Some(slot)
+    }
+
+    /// The slot new settings go to: a free one, else the one switched to least recently.
+    fn free(&self) -> u8 {
+        let mut free = (0u8..).take(SETTINGS_SLOTS).skip(self.slots.len());
+        free.next()
+            .or_else(|| self.slots.iter().zip(0u8..).min_by_key(|((_, used), _)| *used).map(|(_, slot)| slot))
+            .unwrap_or(0)
+    }
+
+    /// `settings` were sent for `slot`: the current slot from now on.
+    fn remember(&mut self, slot: u8, settings: &Arc<Settings>) {
+        self.switches += 1;
+        let entry = (Arc::clone(settings), self.switches);
+        match self.slots.get_mut(usize::from(slot)) {
+            Some(e) => *e = entry,
+            None => self.slots.push(entry),
+        }
+        self.current = slot;
+    }
 }
 
 impl Producer {
     pub(crate) fn new(queue: Arc<Queue>) -> Self {
         static NEXT_ID: AtomicU32 = AtomicU32::new(1);
-        Producer { queue, id: NEXT_ID.fetch_add(1, Relaxed), sent: None, unwoken: 0, last_accepted: 0 }
+        let id = NEXT_ID.fetch_add(1, Relaxed);
+        Producer { queue, id, sent: SentSettings::default(), unwoken: 0, last_accepted: 0 }
     }
 
     /// The process-wide count of accepted events right after this producer's last event (0 before
@@ -189,17 +236,22 @@ impl Producer {
         let q = &*self.queue;
         self.last_accepted = q.state.counters.hook.accepted.fetch_add(1, Relaxed) + 1;
         let mut waited = false;
-        if !self.sent.as_ref().is_some_and(|s| Arc::ptr_eq(s, settings)) {
-            let msg = Msg::Settings { producer: self.id, settings: Arc::clone(settings) };
-            match q.enqueue(msg) {
-                Enqueued::Now => {}
-                Enqueued::AfterWait => waited = true,
-                Enqueued::Full(_) => return q.overflow(settings, event),
-                Enqueued::Gone => return q.drop_event(),
+        let slot = match self.sent.find(settings) {
+            Some(slot) => slot,
+            None => {
+                let slot = self.sent.free();
+                let msg = Msg::Settings { producer: self.id, slot, settings: Arc::clone(settings) };
+                match q.enqueue(msg) {
+                    Enqueued::Now => {}
+                    Enqueued::AfterWait => waited = true,
+                    Enqueued::Full(_) => return q.overflow(settings, event),
+                    Enqueued::Gone => return q.drop_event(),
+                }
+                self.sent.remember(slot, settings);
+                slot
             }
-            self.sent = Some(Arc::clone(settings));
-        }
-        let res = match q.enqueue(Msg::Event { producer: self.id, event }) {
+        };
+        let res = match q.enqueue(Msg::Event { producer: self.id, slot, event }) {
             Enqueued::Now if waited => Submitted::QueuedAfterWait,
             Enqueued::Now => Submitted::Queued,
             Enqueued::AfterWait => Submitted::QueuedAfterWait,

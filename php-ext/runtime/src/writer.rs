@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 
 use crate::pool;
 use crate::queue::{Msg, Overflow};
+use crate::settings::Settings;
 use crate::sink::{Mode, Route, Sinks};
 use crate::state::SharedState;
 use crate::stats::Counters;
@@ -42,15 +43,32 @@ struct Drain {
     /// Dropped when the writer thread ends, so that later events are refused, not lost unseen.
     rx: Option<Receiver<Msg>>,
     sinks: Sinks,
-    /// Each producer's settings, resolved to its sinks when they arrive. A PHP process has one
-    /// producer (a thread-safe build one per thread), so a short list beats a hash map.
-    routes: Vec<(u32, Route)>,
+    /// Each producer's settings by slot (at most `SETTINGS_SLOTS` per producer), resolved to
+    /// their sinks. A PHP process has one producer (a thread-safe build one per thread), so a
+    /// short list beats a hash map.
+    routes: Vec<Slot>,
     stop_at: Option<Instant>,
     /// Events routed by a request's thread whose lines wait for the writer thread (a file to
     /// reopen, a socket to connect): counted as processed once it has written them.
     held: u64,
     /// Settings changed: sinks that no route uses any more are closed at the writer's next step.
     retain_due: bool,
+}
+
+/// The settings a producer sent for one slot, and their sinks.
+///
+/// The sinks of every slot stay open, so that a worker alternating between a few sites' settings
+/// opens nothing per request. Only a syslog sink in trouble (lines waiting, the target down) is
+/// closed once its producer has moved on to other settings, as before slots: its lines go to its
+/// spool, and it does not keep the writer retrying a target no request uses now. A slot whose
+/// sink was closed resolves its settings again at its next event.
+struct Slot {
+    producer: u32,
+    slot: u8,
+    settings: Arc<Settings>,
+    route: Option<Route>,
+    /// The slot of the producer's last event.
+    current: bool,
 }
 
 /// What a request's thread did at its end.
@@ -83,7 +101,16 @@ impl Writer {
                 // After the step has published its progress: closing a sink may write its spool,
                 // and no request waits for that.
                 let Drain { sinks, routes, .. } = &mut *d;
-                let lost = catch_unwind(AssertUnwindSafe(|| sinks.retain(routes.iter().map(|(_, r)| r)))).unwrap_or(0);
+                let lost = catch_unwind(AssertUnwindSafe(|| {
+                    let lost = sinks.retain(routes.iter().filter_map(|s| Some((s.route.as_ref()?, s.current))));
+                    for s in routes.iter_mut() {
+                        if s.route.as_ref().is_some_and(|r| !sinks.is_open(r)) {
+                            s.route = None;
+                        }
+                    }
+                    lost
+                }))
+                .unwrap_or(0);
                 Counters::add(&self.state.counters.writer.dropped, lost);
                 *self.state.board.0.lock() = sinks.stats();
             }
@@ -157,24 +184,40 @@ impl Writer {
         let step = catch_unwind(AssertUnwindSafe(|| {
             while taken < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(Msg::Event { producer, event }) => {
-                        match routes.iter().find(|(p, _)| *p == producer) {
-                            Some((_, route)) => sinks.route(route, &event),
+                    Ok(Msg::Event { producer, slot, event }) => {
+                        match routes.iter().position(|s| (s.producer, s.slot) == (producer, slot)) {
+                            Some(i) => {
+                                if !routes[i].current {
+                                    // Another site's settings: sinks in trouble that only the
+                                    // previous ones use may be closed.
+                                    switch_to(routes, i);
+                                    *retain_due = true;
+                                }
+                                let s = &mut routes[i];
+                                let route = s.route.get_or_insert_with(|| sinks.resolve(&s.settings));
+                                sinks.route(route, &event);
+                            }
                             // Settings always precede a producer's events in the queue; should
                             // that ever break, the loss is counted, not hidden.
                             None => Counters::add(&self.state.counters.writer.dropped, 1),
                         }
                         events += 1;
                     }
-                    Ok(Msg::Settings { producer, settings }) => {
-                        let route = sinks.resolve(&settings);
-                        match routes.iter_mut().find(|(p, _)| *p == producer) {
-                            Some((_, r)) => {
-                                *r = route;
-                                *retain_due = true;
+                    Ok(Msg::Settings { producer, slot, settings }) => {
+                        let route = Some(sinks.resolve(&settings));
+                        let new = Slot { producer, slot, settings, route, current: false };
+                        let i = match routes.iter().position(|s| (s.producer, s.slot) == (producer, slot)) {
+                            Some(i) => {
+                                routes[i] = new;
+                                i
                             }
-                            None => routes.push((producer, route)),
-                        }
+                            None => {
+                                routes.push(new);
+                                routes.len() - 1
+                            }
+                        };
+                        switch_to(routes, i);
+                        *retain_due = true;
                     }
                     Ok(Msg::Stop(deadline)) => *stop_at = Some(deadline),
                     Err(TryRecvError::Empty) => break,
@@ -238,6 +281,15 @@ impl Writer {
         }
         Step { taken, deferred, busy }
     }
+}
+
+/// Makes slot `i` its producer's current one.
+fn switch_to(routes: &mut [Slot], i: usize) {
+    let producer = routes[i].producer;
+    for s in routes.iter_mut().filter(|s| s.producer == producer) {
+        s.current = false;
+    }
+    routes[i].current = true;
 }
 
 struct Step {

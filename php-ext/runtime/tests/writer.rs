@@ -328,3 +328,116 @@ fn finish_request_writes_whole_lines_in_order_across_rotations() {
     );
     assert!(rt.stop(Duration::from_secs(5)));
 }
+
+#[test]
+fn alternating_settings_keep_their_sinks_open() {
+    // A worker serving two sites alternates between their settings, request by request. The
+    // writer keeps both sites' sinks: neither file is closed and reopened, which would restart
+    // its sink's count (and cost an open, or a connection, in the request that follows).
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let (sa, sb) = (settings(&a), settings(&b));
+    let rt = start(opts());
+    let mut p = rt.producer();
+    for id in 1..=100u64 {
+        p.submit(if id % 2 == 0 { &sa } else { &sb }, spam(id));
+        assert!(rt.finish_request(&mut p, Duration::from_secs(5)));
+        if id == 51 {
+            // The writer thread's own round (it looks by itself every second): where it closes
+            // the sinks that no settings use.
+            std::thread::sleep(Duration::from_millis(1300));
+        }
+    }
+    assert_eq!(ids(&a), (1..=100).filter(|id| id % 2 == 0).collect::<Vec<_>>());
+    assert_eq!(ids(&b), (1..=100).filter(|id| id % 2 == 1).collect::<Vec<_>>());
+    let st = rt.stats();
+    let written: Vec<(String, u64)> = st.sinks.iter().map(|s| (s.target.clone(), s.written)).collect();
+    let want = vec![(a.display().to_string(), 50), (b.display().to_string(), 50)];
+    assert_eq!(written, want, "a sink was closed and opened again");
+    rt.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn more_settings_than_slots_still_route_each_event_by_its_own() {
+    // Twenty sites through one producer: the oldest settings make room for new ones, and events
+    // still land in their own site's log, in order.
+    let dir = tempfile::tempdir().unwrap();
+    let paths: Vec<_> = (0..20).map(|i| dir.path().join(format!("site{i}.log"))).collect();
+    let all: Vec<_> = paths.iter().map(|p| settings(p)).collect();
+    let rt = start(opts());
+    let mut p = rt.producer();
+    for id in 0..2000u64 {
+        // Runs over a few sites, then jumps: slots are reused, and some settings come back.
+        let site = usize::try_from((id / 3 + id * id / 97) % 20).unwrap();
+        p.submit(&all[site], spam(id * 100 + site as u64));
+        if id % 5 == 0 {
+            assert!(rt.finish_request(&mut p, Duration::from_secs(5)));
+        }
+    }
+    assert!(rt.flush(Duration::from_secs(10)));
+    let mut total = 0;
+    for (site, path) in paths.iter().enumerate() {
+        let got = if path.exists() { ids(path) } else { Vec::new() };
+        assert!(got.iter().all(|id| id % 100 == site as u64), "site{site} got another site's event");
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "site{site} out of order");
+        total += got.len();
+    }
+    assert_eq!(total, 2000);
+    assert_eq!(rt.stats().dropped, 0);
+    rt.stop(Duration::from_secs(5));
+}
+
+#[test]
+fn a_syslog_target_in_trouble_is_closed_once_its_settings_are_left() {
+    // One site's syslog target is down; the worker moves on to another site's settings. The dead
+    // target's sink is closed (its line kept in its spool) rather than kept open in its slot,
+    // where the writer would retry a target no request uses now. When the first site comes back
+    // and its target is up, the spooled line is sent, then the new one.
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("log.sock");
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let mut st = Settings::default();
+    st.set("syslog_target", &SettingValue::Str(sock.to_str().unwrap().into())).unwrap();
+    st.set("ident_host", &SettingValue::Str(b"example.com".to_vec())).unwrap();
+    let syslog = Arc::new(st);
+    let file = dir.path().join("spam.log");
+    let other_site = settings(&file);
+    let auth = |n: u8| Event {
+        stamp: Stamp::now(),
+        kind: EventKind::Auth {
+            kind: AuthKind::Failure,
+            user: format!("user{n}").as_str().into(),
+            addr: "192.0.2.1".parse().unwrap(),
+        },
+    };
+    let mut o = opts();
+    o.spool_dir = Some(spool);
+    let rt = start(o);
+    let mut p = rt.producer();
+    p.submit(&syslog, auth(1));
+    assert!(rt.finish_request(&mut p, Duration::from_secs(5)));
+    assert_eq!(rt.stats().pending, 1, "no daemon: the line waits");
+    for id in 1..=3 {
+        p.submit(&other_site, spam(id));
+        assert!(rt.finish_request(&mut p, Duration::from_secs(5)));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while rt.stats().sinks.iter().any(|s| s.kind == "syslog") {
+        assert!(std::time::Instant::now() < deadline, "the dead target's sink stayed open: {:?}", rt.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(ids(&file), vec![1, 2, 3]);
+    let daemon = UnixDatagram::bind(&sock).unwrap();
+    daemon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    p.submit(&syslog, auth(2));
+    assert!(rt.flush(Duration::from_secs(5)));
+    let mut buf = [0u8; 512];
+    for n in 1..=2 {
+        let got = daemon.recv(&mut buf).unwrap();
+        let msg = String::from_utf8_lossy(&buf[..got]).to_string();
+        assert!(msg.ends_with(&format!("Authentication failure for user{n} from 192.0.2.1")), "{msg}");
+    }
+    assert_eq!(rt.stats().dropped, 0);
+    rt.stop(Duration::from_secs(5));
+}

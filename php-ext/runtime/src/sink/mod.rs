@@ -163,18 +163,20 @@ impl Sinks {
         i
     }
 
-    /// Closes the sinks that none of `routes` uses any more (settings changed back, a syslog
-    /// target given up). A syslog sink's unsent lines go to its spool, for whoever uses the target
-    /// next; a file sink with lines still pending stays until they are written. Returns the lines
-    /// that could not be kept.
-    pub fn retain<'a>(&mut self, routes: impl Iterator<Item = &'a Route>) -> u64 {
-        let (mut files, mut syslogs) = (vec![false; self.files.len()], vec![false; self.syslogs.len()]);
-        for r in routes {
+    /// Closes the sinks that none of `routes` uses any more (settings given up), and the syslog
+    /// sinks in trouble (lines waiting, the target down) that no current route uses (`true`: the
+    /// settings of a producer's last event): settings a worker moved on from do not keep the
+    /// writer retrying their target. A syslog sink's unsent lines go to its spool, for whoever
+    /// uses the target next; a file sink with lines still pending stays until they are written.
+    /// Returns the lines that could not be kept.
+    pub fn retain<'a>(&mut self, routes: impl Iterator<Item = (&'a Route, bool)>) -> u64 {
+        let (mut files, mut syslogs) = (vec![false; self.files.len()], vec![None; self.syslogs.len()]);
+        for (r, current) in routes {
             for i in [r.spam_file, r.auth_file].into_iter().flatten() {
                 files[i] = true;
             }
             if let Some(i) = r.syslog {
-                syslogs[i] = true;
+                syslogs[i] = Some(current || syslogs[i] == Some(true));
             }
         }
         for (i, used) in files.into_iter().enumerate() {
@@ -185,13 +187,27 @@ impl Sinks {
         }
         let mut lost = 0;
         for (i, used) in syslogs.into_iter().enumerate() {
-            if let (false, Some(s)) = (used, self.syslogs[i].as_mut()) {
+            let Some(s) = self.syslogs[i].as_mut() else { continue };
+            let keep = match used {
+                Some(true) => true,
+                Some(false) => s.pending() == 0 && !s.is_down(),
+                None => false,
+            };
+            if !keep {
                 lost += s.persist();
                 self.syslogs[i] = None;
                 self.syslog_index.retain(|_, v| *v != i);
             }
         }
         lost
+    }
+
+    /// Whether every sink `r` names is still open (not closed by [`Sinks::retain`]).
+    pub fn is_open(&self, r: &Route) -> bool {
+        let file = |i: Option<usize>| i.is_none_or(|i| self.files.get(i).is_some_and(Option::is_some));
+        file(r.spam_file)
+            && file(r.auth_file)
+            && r.syslog.is_none_or(|i| self.syslogs.get(i).is_some_and(Option::is_some))
     }
 
     /// At the process's end: keeps the syslog sinks' unsent lines in their spools. Returns the
