@@ -232,10 +232,11 @@ fn check_word(ticket: u64, time_us: u64, a0: u64, a1: u64) -> u64 {
     (h >> 40) & 0xff_ffff
 }
 
-fn name_hash(name: &str) -> u64 {
+/// The hash of a sink's name `<kind>:<target>`, from its parts (no string made for it).
+fn name_hash(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    for b in parts.iter().flat_map(|p| p.iter()) {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
     h.max(1)
 }
@@ -502,8 +503,8 @@ impl PoolArea {
     }
 
     /// The slot of sink `name` (`kind:target`), claimed when new. None when the table is full.
-    fn sink_slot(&self, name: &str) -> Option<&SinkSlot> {
-        let key = name_hash(name);
+    fn sink_slot(&self, kind: &str, target: &str) -> Option<&SinkSlot> {
+        let key = name_hash(&[kind.as_bytes(), b":", target.as_bytes()]);
         for slot in &self.sinks {
             let k = slot.key.load(Acquire);
             if k == key {
@@ -512,7 +513,7 @@ impl PoolArea {
             if k == 0 {
                 match slot.key.compare_exchange(0, key, Acquire, Acquire) {
                     Ok(_) => {
-                        slot.set_text(Some(name.as_bytes()), None, None);
+                        slot.set_text(Some(format!("{kind}:{target}").as_bytes()), None, None);
                         return Some(slot);
                     }
                     Err(k) if k == key => return Some(slot),
@@ -545,8 +546,7 @@ impl PoolArea {
         if written == 0 && errors == 0 && dropped == 0 && !new_error {
             return;
         }
-        let name = format!("{}:{}", now.kind, now.target);
-        let Some(slot) = self.sink_slot(&name) else {
+        let Some(slot) = self.sink_slot(now.kind, &now.target) else {
             self.writer.sinks_untracked.fetch_add(1, Relaxed);
             return;
         };

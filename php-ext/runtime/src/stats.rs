@@ -80,6 +80,45 @@ pub struct SinkStats {
     pub last_error_at: Option<i64>,
 }
 
+/// A sink's figures without its texts: what one write changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Figures {
+    pub written: u64,
+    pub errors: u64,
+    pub pending: u64,
+    pub dropped: u64,
+    pub spooled: u64,
+    pub replayed: u64,
+    pub memory: u64,
+    pub last_error_at: Option<i64>,
+}
+
+impl Figures {
+    pub fn of(s: &SinkStats) -> Self {
+        Figures {
+            written: s.written,
+            errors: s.errors,
+            pending: s.pending,
+            dropped: s.dropped,
+            spooled: s.spooled,
+            replayed: s.replayed,
+            memory: s.memory,
+            last_error_at: s.last_error_at,
+        }
+    }
+
+    pub fn apply(self, s: &mut SinkStats) {
+        s.written = self.written;
+        s.errors = self.errors;
+        s.pending = self.pending;
+        s.dropped = self.dropped;
+        s.spooled = self.spooled;
+        s.replayed = self.replayed;
+        s.memory = self.memory;
+        s.last_error_at = self.last_error_at;
+    }
+}
+
 /// Per-sink stats, published by the writer after each batch.
 #[derive(Debug, Default)]
 pub struct SinkBoard(pub Mutex<Vec<SinkStats>>);

@@ -265,14 +265,12 @@ impl Writer {
         w.pending.store(sinks.pending(), Relaxed);
         self.state.publish_to_pool();
         if !(mode == Mode::Inline && events == 0 && taken == 0) {
-            let now = sinks.stats();
-            let mut board = self.state.board.0.lock();
-            if let Some(area) = pool::global() {
-                for s in &now {
-                    area.report_sink(board.iter().find(|b| b.kind == s.kind && b.target == s.target), s);
+            let area = pool::global();
+            sinks.publish(&mut self.state.board.0.lock(), |before, now| {
+                if let Some(area) = area {
+                    area.report_sink(before, now);
                 }
-            }
-            *board = now;
+            });
         }
         if events > 0 || mode == Mode::Writer {
             self.state.progress(|| {

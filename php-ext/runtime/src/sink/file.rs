@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::attempt::{unix_now, Mode, Outcome};
 use super::spool::MEMORY_BOUND;
-use crate::stats::SinkStats;
+use crate::stats::{Figures, SinkStats};
 
 /// Mode of a log file banlog creates: the web server writes, the adm group (fail2ban) reads.
 const CREATE_MODE: u32 = 0o640;
@@ -56,7 +56,15 @@ impl FileSink {
     }
 
     pub fn stats(&self) -> SinkStats {
-        SinkStats { pending: self.lines as u64, memory: self.buf.capacity() as u64, ..self.stats.clone() }
+        let mut s = self.stats.clone();
+        self.figures().1.apply(&mut s);
+        s
+    }
+
+    /// The stats as kept, and the figures they show (no text copied).
+    pub(crate) fn figures(&self) -> (&SinkStats, Figures) {
+        let f = Figures { pending: self.lines as u64, memory: self.buf.capacity() as u64, ..Figures::of(&self.stats) };
+        (&self.stats, f)
     }
 
     /// Writes the pending lines in one `write` call (more only if the kernel takes part of it).

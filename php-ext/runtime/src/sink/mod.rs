@@ -17,7 +17,7 @@ use banlog_core::{LocalZone, Stamp};
 
 use crate::event::{Event, EventKind};
 use crate::settings::{Settings, SyslogTarget};
-use crate::stats::SinkStats;
+use crate::stats::{Figures, SinkStats};
 
 pub use self::attempt::{Mode, Outcome};
 pub use self::file::FileSink;
@@ -244,6 +244,41 @@ impl Sinks {
             + self.syslogs.iter().flatten().map(|s| s.pending() as u64).sum::<u64>()
     }
 
+    /// Brings `board` (the sinks' stats as last published) up to date, and hands `report` each
+    /// sink's stats before and now where they changed. At a request's end one sink has written a
+    /// line: its figures are updated in place, no text is copied, nothing allocated; the list is
+    /// made afresh only when the set of sinks changed.
+    pub fn publish(&self, board: &mut Vec<SinkStats>, mut report: impl FnMut(Option<&SinkStats>, &SinkStats)) {
+        let views = || {
+            (self.files.iter().flatten().map(FileSink::figures))
+                .chain(self.syslogs.iter().flatten().map(SyslogSink::figures))
+        };
+        let same_set = views().count() == board.len()
+            && views().all(|(s, _)| board.iter().any(|b| b.kind == s.kind && b.target == s.target));
+        if !same_set {
+            let now = self.stats();
+            for s in &now {
+                report(board.iter().find(|b| b.kind == s.kind && b.target == s.target), s);
+            }
+            *board = now;
+            return;
+        }
+        for (s, figures) in views() {
+            let Some(entry) = board.iter_mut().find(|b| b.kind == s.kind && b.target == s.target) else { continue };
+            if Figures::of(entry) == figures && entry.last_error == s.last_error {
+                continue;
+            }
+            // Only the figures of `before` count (the texts are the sink's own, compared apart).
+            let mut before = SinkStats { kind: entry.kind, ..SinkStats::default() };
+            Figures::of(entry).apply(&mut before);
+            figures.apply(entry);
+            if entry.last_error != s.last_error {
+                entry.last_error.clone_from(&s.last_error);
+            }
+            report(Some(&before), entry);
+        }
+    }
+
     pub fn stats(&self) -> Vec<SinkStats> {
         let mut v: Vec<SinkStats> = self.files.iter().flatten().map(FileSink::stats).collect();
         v.extend(self.syslogs.iter().flatten().map(SyslogSink::stats));
@@ -268,5 +303,42 @@ fn place<T>(v: &mut Vec<Option<T>>, sink: T) -> usize {
             v.push(Some(sink));
             v.len() - 1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+    use banlog_core::Stamp;
+
+    #[test]
+    fn publish_keeps_the_board_equal_to_the_stats_and_reports_each_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(SpoolConfig::new(Some(dir.path().to_path_buf()), 0));
+        let mut sinks = Sinks::new(LocalZone::utc(), "host".into(), 1, spool);
+        let site =
+            |path: &Path| Arc::new(Settings::with(&[("syslog", "0"), ("spam_log", path.to_str().unwrap())]).unwrap());
+        let (a, b) = (site(&dir.path().join("a.log")), site(&dir.path().join("later/b.log")));
+        let (ra, rb) = (sinks.resolve(&a), sinks.resolve(&b));
+        let spam = |id| Event {
+            stamp: Stamp::now(),
+            kind: EventKind::Spam { comment_id: id, addr: "192.0.2.1".parse().unwrap() },
+        };
+        let (mut board, mut reported) = (Vec::new(), 0);
+        for id in 0..20u64 {
+            if id == 10 {
+                std::fs::create_dir(dir.path().join("later")).unwrap();
+            }
+            sinks.route(if id % 3 == 0 { &rb } else { &ra }, &spam(id));
+            sinks.write_pending(Duration::ZERO, Mode::Writer);
+            sinks.publish(&mut board, |before, now| {
+                reported += now.written - before.map_or(0, |b| b.written);
+            });
+            assert_eq!(board, sinks.stats(), "after event {id}");
+        }
+        // b's directory was missing for its first 4 lines: an error, then all 7 written.
+        assert!(board.iter().any(|s| s.target.ends_with("b.log") && s.last_error.is_some() && s.written == 7));
+        assert_eq!(reported, 20);
     }
 }

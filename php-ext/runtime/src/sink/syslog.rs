@@ -22,7 +22,7 @@ use banlog_core::line::push_syslog_head;
 use super::attempt::{unix_now, Mode, Outcome};
 use super::spool::{Backlog, SpoolConfig};
 use crate::settings::SyslogTarget;
-use crate::stats::SinkStats;
+use crate::stats::{Figures, SinkStats};
 
 /// Longest wait for a TCP connection (a listener whose backlog is full, a black-holed address).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -234,14 +234,22 @@ impl SyslogSink {
     }
 
     pub fn stats(&self) -> SinkStats {
+        let mut s = self.stats.clone();
+        self.figures().1.apply(&mut s);
+        s
+    }
+
+    /// The stats as kept, and the figures they show (no text copied).
+    pub(crate) fn figures(&self) -> (&SinkStats, Figures) {
         let c = self.backlog.counts;
-        SinkStats {
+        let f = Figures {
             pending: self.backlog.len() as u64,
             spooled: c.spooled,
             replayed: c.replayed,
             memory: self.backlog.memory() as u64,
-            ..self.stats.clone()
-        }
+            ..Figures::of(&self.stats)
+        };
+        (&self.stats, f)
     }
 
     /// Keeps what is unsent in the spool for a later process (or this one, when the target is used
