@@ -46,6 +46,8 @@ WAYS = ["banlog_spam", "banlog_auth", "syslog_openclose", "syslog_once", "fpc_lo
 SYSLOG_WAYS = ["syslog_openclose", "syslog_once", "fallback_auth", "fallback_auth_socket"]
 # One event until written with idle gaps (as between requests): each hook against its anchor.
 IDLE = {"banlog_spam": "fpc_lock", "banlog_auth": "syslog_openclose"}
+# Each banlog way of a php-fpm request against its anchor (bench/fpm.py): two sites' settings, one site's.
+FPM_ANCHORS = dict(IDLE, site_spam="fpc_lock", site_auth="syslog_openclose")
 LABELS = {
     "banlog_spam": "banlog_spam() (extension, file)",
     "banlog_auth": "banlog_auth() (extension, syslog)",
@@ -55,6 +57,8 @@ LABELS = {
     "fallback_spam": "plugin fallback, spam (file)",
     "fallback_auth": "plugin fallback, auth (/dev/log)",
     "fallback_auth_socket": "plugin fallback, auth (socket path)",
+    "site_spam": "banlog_spam() (extension, one site: file)",
+    "site_auth": "banlog_auth() (extension, one site: syslog)",
 }
 
 NS_SCRIPT = r"""

@@ -14,8 +14,11 @@ import traceback
 from common import BENCH, EXT, ROOT, SPAM_RE, SYSLOG_MARK, log, pct
 from fcgi import FcgiClient, FpmPool, cgi_fcgi, params
 
-# The request shapes, each against its anchor: none is the request's own cost.
+# The request shapes, each against its anchor: none is the request's own cost. banlog's two ways
+# use two sites' settings, so the worker alternates between them (as a multisite worker does).
 FPM_WAYS = ["none", "banlog_spam", "fpc_lock", "banlog_auth", "syslog_openclose"]
+# Then a phase of its own: the same worker serving one site, whose settings name both sinks.
+FPM_SITE_WAYS = ["none", "site_spam", "fpc_lock", "site_auth", "syslog_openclose"]
 
 
 def summary(ns):
@@ -113,36 +116,42 @@ class FpmParts:
                     raise RuntimeError(f"fpm request {way}: {body[-300:]!r}")
                 return ns
 
-            for driver, count in (("fcgi", n), ("cgi-fcgi", self.size["fpm_cgi_requests"])):
-                log(f"one event per php-fpm request: {driver}, {count} requests per way")
-                times = {w: [] for w in FPM_WAYS}
-                for w in FPM_WAYS:  # warm-up: worker, files, sockets
+            made = {w: 0 for w in FPM_WAYS + FPM_SITE_WAYS}
+            phases = (("fcgi", n, FPM_WAYS), ("cgi-fcgi", self.size["fpm_cgi_requests"], FPM_WAYS),
+                      ("fcgi_one_site", n, FPM_SITE_WAYS))
+            for phase, count, ways in phases:
+                driver = phase.split("_")[0]
+                log(f"one event per php-fpm request: {phase}, {count} requests per way")
+                times = {w: [] for w in ways}
+                for w in ways:  # warm-up: worker, files, sockets
                     for _ in range(3):
                         one(w, drivers[driver])
                 for i in range(count):
-                    for w in FPM_WAYS[i % len(FPM_WAYS):] + FPM_WAYS[:i % len(FPM_WAYS)]:
+                    for w in ways[i % len(ways):] + ways[:i % len(ways)]:
                         times[w].append(one(w, drivers[driver]))
                         time.sleep(gap)
-                res[driver] = {w: summary(v) for w, v in times.items()}
+                for w in ways:
+                    made[w] += 3 + count
+                res[phase] = {w: summary(v) for w, v in times.items()}
         finally:
             pool.stop()
         # Every line arrived whole: the files, and rsyslog.
-        made = {w: sum(3 + c for c in (n, self.size["fpm_cgi_requests"])) for w in FPM_WAYS}
-        for w in ("banlog_spam", "fpc_lock"):
+        for w in ("banlog_spam", "fpc_lock", "site_spam"):
             data = (logs / f"fpm-{w}.log").read_bytes()
             lines = data.split(b"\n")
             if not data.endswith(b"\n") or not all(SPAM_RE.match(l) for l in lines[:-1]) or len(lines) - 1 != made[w]:
                 raise RuntimeError(f"fpm {w}: {len(lines) - 1} lines for {made[w]} requests, or a torn one")
-        found, _ = self.rsyslog.wait_lines(off, made["banlog_auth"] + made["syslog_openclose"], SYSLOG_MARK)
-        if found != made["banlog_auth"] + made["syslog_openclose"]:
-            raise RuntimeError(f"fpm auth: {found} syslog lines for {made['banlog_auth'] + made['syslog_openclose']} requests")
-        res["requests_per_way"] = {"fcgi": n, "cgi-fcgi": self.size["fpm_cgi_requests"]}
+        auth = made["banlog_auth"] + made["syslog_openclose"] + made["site_auth"]
+        found, _ = self.rsyslog.wait_lines(off, auth, SYSLOG_MARK)
+        if found != auth:
+            raise RuntimeError(f"fpm auth: {found} syslog lines for {auth} requests")
+        res["requests_per_way"] = {phase: count for phase, count, _ in phases}
         res["gap_ms"] = gap * 1e3
         self.results["fpm_requests"] = res
-        for driver in ("fcgi", "cgi-fcgi"):
-            for w in FPM_WAYS:
-                r = res[driver][w]
-                self.row("fpm_request", f"{driver}:{w}", r["median_ns"], "ns", p99=r["p99_ns"])
+        for phase, _, ways in phases:
+            for w in ways:
+                r = res[phase][w]
+                self.row("fpm_request", f"{phase}:{w}", r["median_ns"], "ns", p99=r["p99_ns"])
 
     # ---- a whole WordPress request
 

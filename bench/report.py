@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from common import HOOKS, IDLE, LABELS, ROOT, SYSLOG_WAYS, WAYS
+from common import FPM_ANCHORS, HOOKS, IDLE, LABELS, ROOT, SYSLOG_WAYS, WAYS
 
 
 def fmt_ns(v):
@@ -145,20 +145,27 @@ def one_event_tables(results) -> list[str]:
         out.append(f"One php-fpm worker (extension loaded) serves requests that each log one event one way (or none), "
                    f"interleaved, {fpm['gap_ms']:.0f} ms apart; each timed from the client's connect to the end of "
                    "the request (php-fpm ends it after the extension's request shutdown, so banlog's line is written "
-                   "by then). *Added* is the median less the median of the request that logs nothing.\n")
-        for driver, what in (("fcgi", "a FastCGI client in the benchmark's process (a connection per request, as nginx)"),
-                             ("cgi-fcgi", "cgi-fcgi, a process per request")):
-            r = fpm[driver]
+                   "by then). *Added* is the median less the median of the request that logs nothing. Every banlog "
+                   "request calls `banlog_configure()` first, as the plugin does.\n")
+        two = "banlog's requests use two sites' settings (spam to a file for one, auth to syslog for the other), so the worker alternates between them, as a multisite worker does"
+        phases = (("fcgi", f"a FastCGI client in the benchmark's process (a connection per request, as nginx); {two}"),
+                  ("cgi-fcgi", f"cgi-fcgi, a process per request; {two}"),
+                  ("fcgi_one_site", "the FastCGI client, then the same worker serving one site: one set of settings "
+                                    "naming both the spam log and syslog"))
+        for phase, what in phases:
+            r = fpm.get(phase)
+            if not r:
+                continue
             base = r["none"]["median_ns"]
-            out.append(f"{fpm['requests_per_way'][driver]:,} requests per way through {what}:\n")
+            out.append(f"{fpm['requests_per_way'][phase]:,} requests per way through {what}:\n")
             out.append("| request logs | median | p99 | added (median) | banlog is … cheaper (added) |")
             out.append("|---|---:|---:|---:|---:|")
-            for w in ("none", "banlog_spam", "fpc_lock", "banlog_auth", "syslog_openclose"):
+            for w in r:
                 x = r[w]
                 added = x["median_ns"] - base
                 ratio = "—"
-                if w in IDLE:
-                    a_added = r[IDLE[w]]["median_ns"] - base
+                if w in FPM_ANCHORS:
+                    a_added = r[FPM_ANCHORS[w]]["median_ns"] - base
                     ratio = f"{a_added / added:,.2f}×" if added > 0 else "n/a (within the noise)"
                 label = "nothing" if w == "none" else LABELS.get(w, w)
                 out.append(f"| {label} | {fmt_ns(x['median_ns'])} | {fmt_ns(x['p99_ns'])} | "

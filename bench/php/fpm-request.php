@@ -9,6 +9,12 @@
  *   banlog_auth       the extension, syslog (/dev/log)
  *   syslog_openclose  openlog + syslog + closelog per message, as WP fail2ban does: a socket,
  *                     connect, send and close each time
+ *   site_spam         the extension, one site's settings (spam log file and syslog, as a site
+ *   site_auth         configures both): banlog_spam() / banlog_auth() under the same settings
+ *
+ * banlog_spam and banlog_auth use two sites' settings (one logs spam to a file, the other auth
+ * to syslog), so a worker serving them alternates between the two, as a multisite worker does;
+ * site_spam and site_auth run in a phase of their own (bench/fpm.py): a worker serving one site.
  *
  * banlog's line is written by the end of the request (the extension's request shutdown), before
  * php-fpm ends the response; the anchors' when their call returns.
@@ -36,6 +42,12 @@ switch ($way) {
         banlog_configure(['spam_log' => '', 'syslog' => true, 'syslog_target' => '/dev/log',
             'syslog_facility' => 'auth', 'ident_host' => 'bench.example']);
         $ok = banlog_auth('failure', $user, $ip);
+        break;
+    case 'site_spam':
+    case 'site_auth':
+        banlog_configure(['spam_log' => "$dir/fpm-site_spam.log", 'syslog' => true, 'syslog_target' => '/dev/log',
+            'syslog_facility' => 'auth', 'ident_host' => 'bench.example']);
+        $ok = $way === 'site_spam' ? banlog_spam($i, $ip) : banlog_auth('failure', $user, $ip);
         break;
     case 'syslog_openclose':
         openlog('wordpress(bench.example)', LOG_PID, LOG_AUTH);

@@ -29,6 +29,7 @@ EXPECTED_ROWS = (
     + [("idle", w) for w in ("banlog_spam", "fpc_lock", "banlog_auth", "syslog_openclose")]
     + [("fpm_request", f"{d}:{w}") for d in ("fcgi", "cgi-fcgi")
        for w in ("none", "banlog_spam", "fpc_lock", "banlog_auth", "syslog_openclose")]
+    + [("fpm_request", f"fcgi_one_site:{w}") for w in ("none", "site_spam", "fpc_lock", "site_auth", "syslog_openclose")]
     + [("writer", k) for k in ("writer_sinks_spam_lps", "writer_thread_spam_lps", "writer_sinks_auth_file_lps",
                                "ceiling_batches_lps", "ceiling_bufwriter_lps", "ceiling_lps")]
     + [("contention", f"{w}_x{n}") for n in (8, 32) for w in ("banlog", "fpc_lock", "fallback")]
