@@ -4,6 +4,7 @@ the other, as the benchmark's requests do and a multisite worker does) opens no 
 connection per request once each site has logged, also after the writer thread's own round (where
 it closes the sinks no settings use); the request's own thread writes its line (no hand-over to the
 writer thread); and every line arrives, once, in order."""
+import json
 import pathlib
 import re
 import shutil
@@ -14,6 +15,7 @@ import time
 import pytest
 
 from support.fcgi import FpmPool, fcgi_get
+from support.php import run_php
 from support.procs import stop_process
 from support.rsyslog import Rsyslog
 
@@ -98,3 +100,37 @@ def test_alternating_sites_open_nothing_per_request(site):
     got = rsyslog.wait_for(total // 2, pred=lambda l: "wordpress(two.example)" in l)
     users = [int(re.search(r"for user(\d+) from", l).group(1)) for l in got]
     assert users == list(range(1, total, 2))
+
+
+MANY_SITES = r"""
+[$dir, $sites, $n] = [$argv[1], (int) $argv[2], (int) $argv[3]];
+mt_srand(7);
+$want = [];
+for ($i = 1; $i <= $n; $i++) {
+    // Runs over a few sites, jumps, comes back: more sites than a worker remembers.
+    $site = ($i % 5 === 0) ? mt_rand(0, $sites - 1) : intdiv($i, 7) % $sites;
+    $opts = ['spam_log' => "$dir/site$site.log", 'syslog' => false, 'ident_host' => "site$site.example"];
+    if ($i % 3 === 0) {
+        $opts = array_reverse($opts, true);  // the same options in another order
+    }
+    banlog_configure($opts);
+    if (!banlog_spam($i, '192.0.2.' . ($site + 1))) { exit(3); }
+    $want[$site][] = $i;
+}
+var_dump(banlog_flush(5000));
+echo json_encode($want), "\n";
+"""
+
+
+def test_more_sites_than_a_worker_remembers_each_line_in_its_own_log(tmp_path):
+    # banlog_configure() remembers 8 option sets and the writer keeps 8 settings per producer:
+    # with 13 sites in a changing order each event still lands in its site's log, in order.
+    out = run_php(MANY_SITES, args=[tmp_path, 13, 600]).stdout.splitlines()
+    assert out[0] == "bool(true)", out
+    want = json.loads(out[-1])
+    for site, ids in want.items():
+        text = (tmp_path / f"site{site}.log").read_text()
+        got = [int(m) for m in re.findall(r"comment id=(\d+) ", text)]
+        hosts = set(re.findall(r" from host=(\S+) ", text))
+        assert got == ids, site
+        assert hosts == {f"192.0.2.{int(site) + 1}"}, (site, hosts)
