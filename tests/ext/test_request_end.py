@@ -3,7 +3,8 @@ alternating between two sites' settings (a spam log file for one, syslog into a 
 the other, as the benchmark's requests do and a multisite worker does) opens no file and makes no
 connection per request once each site has logged, also after the writer thread's own round (where
 it closes the sinks no settings use); the request's own thread writes its line (no hand-over to the
-writer thread); and every line arrives, once, in order."""
+writer thread); and every line arrives, once, in order. And more sites than a worker remembers
+still get each line in their own log."""
 import json
 import pathlib
 import re
