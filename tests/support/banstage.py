@@ -13,6 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from . import wpconf
 from .fail2ban import copy_fail2ban_with_filters
@@ -69,7 +71,9 @@ class BanStage:
         self.server_ip = f"{net}.1"
         self.spam_bot = f"{net}.2"
         self.guesser = f"{net}.3"
-        self.dir = stack.workdir / "fail2ban-stage"
+        # A folder of its own: a stack (one per test session) can host several stages, one after another.
+        self.dir = Path(tempfile.mkdtemp(prefix="fail2ban-stage-", dir=stack.workdir))
+        os.chmod(self.dir, 0o755)  # as the plain folder it replaces: the web server's user may need to look in
         self.conf = self.dir / "fail2ban"
         self.procs = {}
 
@@ -80,7 +84,6 @@ class BanStage:
         for tool in ("ip", "iptables", "fail2ban-server", "fail2ban-client"):
             assert shutil.which(tool), f"{tool} is missing"
         try:
-            self.dir.mkdir()
             self._netns()
             self._nginx()
             self._fail2ban()
