@@ -806,7 +806,11 @@ mod tests {
         });
         assert_eq!(area.counters().accepted, threads * each);
         let r = area.recent(usize::MAX, 0);
-        assert_eq!(r.len(), RING_LEN);
+        // A writer descheduled between its ticket and its stores while 4096 others pass leaves its
+        // slot to a later ticket, which readers then skip (the race the module's comment states):
+        // at most one slot per writer thread, so at least RING_LEN - threads entries are whole.
+        let floor = RING_LEN - usize::try_from(threads).unwrap();
+        assert!(r.len() >= floor && r.len() <= RING_LEN, "{} entries", r.len());
         // Every entry whole: the kind and the address were written by the same thread.
         for e in &r {
             assert_eq!(e.addr, addr(u32::from(e.kind)));
