@@ -93,7 +93,7 @@ impl fmt::Display for SyslogTarget {
 
 /// The settings in force for an event. The fields are private: every value went through the
 /// rules of [`Settings::set`], so a `Settings` is checked by construction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// The spam log; `None` disables it.
     spam_log: Option<PathBuf>,
@@ -108,6 +108,32 @@ pub struct Settings {
     /// Mirror spam events into syslog as `Spam comment <N> from <addr>`.
     syslog_spam: bool,
 }
+
+/// Equal when every value is the same text. Not derived: `PathBuf`'s own equality compares path
+/// components, so `/a/./x.log` would equal `/a//x.log`, and a worker reusing settings it has
+/// already made would then report (and keep) the other spelling of what it was given.
+impl PartialEq for Settings {
+    fn eq(&self, o: &Self) -> bool {
+        fn text(p: &Option<PathBuf>) -> Option<&std::ffi::OsStr> {
+            p.as_deref().map(Path::as_os_str)
+        }
+        // Destructured: a new field fails to compile here until it is compared.
+        let Settings { spam_log, syslog, syslog_facility, syslog_target, ident_host, auth_log, syslog_spam } = self;
+        let same_target = match (syslog_target, &o.syslog_target) {
+            (SyslogTarget::Unix(a), SyslogTarget::Unix(b)) => a.as_os_str() == b.as_os_str(),
+            (a, b) => a == b,
+        };
+        text(spam_log) == text(&o.spam_log)
+            && text(auth_log) == text(&o.auth_log)
+            && same_target
+            && *syslog == o.syslog
+            && *syslog_facility == o.syslog_facility
+            && *ident_host == o.ident_host
+            && *syslog_spam == o.syslog_spam
+    }
+}
+
+impl Eq for Settings {}
 
 impl Default for Settings {
     fn default() -> Self {
@@ -220,6 +246,17 @@ fn log_path(key: &'static str, value: &SettingValue) -> Result<Option<PathBuf>, 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn spellings_of_one_path_are_different_settings() {
+        let with = |path: &str| {
+            let mut s = Settings::default();
+            s.set("spam_log", &SettingValue::Str(path.into())).unwrap();
+            s
+        };
+        assert_ne!(with("/a/./x.log"), with("/a//x.log"));
+        assert_eq!(with("/a/x.log"), with("/a/x.log"));
+    }
+
     use super::*;
 
     fn s(v: &str) -> SettingValue {
