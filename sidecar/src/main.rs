@@ -327,6 +327,12 @@ struct ReportArgs {
 }
 
 fn main() -> ExitCode {
+    // A reader that stops early (`banlog check … | head`) must end the command quietly, as it ends
+    // any Unix tool, not make a print panic on the closed pipe: Rust's runtime ignores SIGPIPE.
+    // SAFETY: called first in main, before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let res = match cli.cmd {
         Cmd::Filters(a) => cmd_filters(a),

@@ -250,3 +250,19 @@ def test_bad_input_gives_errors_not_panics(tmp_path):
     (broken / "jail.local").write_text("[sshd]\nenabled = false\n")
     r = json.loads(sidecar("install", "--fail2ban-dir", broken, "--spam-log", spam, "--auth-log", spam, "--json").stdout)
     assert [f["outcome"] for f in r["files"]] == ["created"] * len(INSTALLED)
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    # `banlog check … | head`: more output than a pipe holds, and the reader closes after one line.
+    log = tmp_path / "spam.log"
+    log.write_text("".join(f"2026-11-30 10:00:00 comment id={i} from host=10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255} "
+                           "marked as spam\n" for i in range(1, 20001)))
+    p = subprocess.Popen([SIDECAR, "check", str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode(errors="replace")
+    rc = p.wait(timeout=60)
+    assert first, err
+    assert "panicked" not in err and not err.strip(), err
+    # Ended by the closed pipe, as any Unix tool (or done before it noticed).
+    assert rc in (0, 1, -13), (rc, err)
