@@ -27,12 +27,15 @@ function banlog_spam(int $comment_id, string $ip): bool {}
  *
  * @param string $event One of 'failure', 'unknown_user', 'xmlrpc_failure', 'xmlrpc_unknown_user',
  *                      'rest_failure', 'rest_unknown_user', 'multicall_failure', 'success',
- *                      'logout' (the last two at severity info, the others notice).
+ *                      'logout' (these two at severity info, all others notice), 'pingback',
+ *                      'trackback', 'comment_flood', 'user_enumeration', 'user_enumeration_blocked'.
  * @param string $user  The user name as the client sent it (any bytes); escaped, folded and capped
- *                      at 128 characters, never refused.
+ *                      at 128 characters, never refused. For 'pingback' the fault code instead
+ *                      (`Pingback error <code> generated from <ip>`): the canonical decimal text of
+ *                      a 32-bit integer. Ignored by the events that name no user.
  * @param string $ip    The client's address.
  * @return bool  True when queued; false when neither syslog nor an auth log is configured.
- * @throws ValueError When $event is unknown or $ip is not an address.
+ * @throws ValueError When $event is unknown, a pingback's code is not an integer, or $ip is not an address.
  */
 function banlog_auth(string $event, string $user, string $ip): bool {}
 

@@ -12,7 +12,7 @@ pub mod rules;
 pub mod sanitize;
 
 pub use addr::{parse_addr, AddrError};
-pub use auth::{AuthKind, FilterMode, UnknownAuthKind};
+pub use auth::{AuthKind, BadCode, Detail, FilterMode, UnknownAuthKind};
 pub use clock::{LocalZone, Stamp};
 pub use rules::{Problem, RuleError};
 pub use sanitize::{sanitize_ident_host, sanitize_user, sanitize_user_cow, IdentHostError, MAX_USER_CHARS};

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use banlog_core::{parse_addr, sanitize_user_cow, AuthKind, Stamp};
+use banlog_core::{parse_addr, sanitize_user_cow, AuthKind, Detail, Stamp};
 use banlog_runtime::{
     gate, pool, process, Event, EventKind, PipelineOptions, SettingValue, Settings, StatsSnapshot, Submitted, UserName,
 };
@@ -150,13 +150,23 @@ fn log_spam(comment_id: i64, ip: &[u8]) -> PhpResult<bool> {
 fn log_auth(event: &[u8], user: &[u8], ip: &[u8]) -> PhpResult<bool> {
     let kind = AuthKind::from_name(event)
         .map_err(|e| value_error(format!("banlog_auth(): Argument #1 ($event) is not valid: {e}")))?;
+    // A pingback's fault code stands in for the user name. It is written as given, so it must be
+    // the canonical text of an integer: nothing else from the request reaches the line.
+    if kind.detail() == Detail::Code {
+        kind.check_code(user)
+            .map_err(|e| value_error(format!("banlog_auth(): Argument #2 ($user) is not valid: {e}")))?;
+    }
     let addr =
         parse_addr(ip).map_err(|e| value_error(format!("banlog_auth(): Argument #3 ($ip) is not valid: {e}")))?;
     Ok(request_settings::with_current(|settings| {
         if !settings.wants_auth() {
             return false;
         }
-        let user = UserName::new(&sanitize_user_cow(user));
+        let user = match kind.detail() {
+            // Checked above: ASCII digits and a sign, which sanitizing leaves as they are.
+            Detail::Code | Detail::User => UserName::new(&sanitize_user_cow(user)),
+            Detail::None => UserName::new(""),
+        };
         submit(settings, EventKind::Auth { kind, user, addr })
     }))
 }

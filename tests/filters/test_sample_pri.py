@@ -9,7 +9,10 @@ from support.paths import EXT, PHP
 from support.sidecar import sidecar
 
 EVENTS = ["failure", "unknown_user", "xmlrpc_failure", "xmlrpc_unknown_user", "rest_failure", "rest_unknown_user",
-          "multicall_failure", "success", "logout"]
+          "multicall_failure", "success", "logout", "pingback", "trackback", "comment_flood", "user_enumeration",
+          "user_enumeration_blocked"]
+# What each event names: the user, or for a pingback its fault code (`banlog sample` writes 17).
+DETAIL = {"pingback": "17"}
 
 
 def test_sample_pri_is_the_extensions():
@@ -19,7 +22,7 @@ def test_sample_pri_is_the_extensions():
     udp.settimeout(10)
     code = (f'banlog_configure(["syslog_target" => "udp://127.0.0.1:{udp.getsockname()[1]}", "syslog_spam" => true,'
             ' "spam_log" => ""]);'
-            + "".join(f'banlog_auth("{e}", "admin", "203.0.113.9");' for e in EVENTS)
+            + "".join(f'banlog_auth("{e}", "{DETAIL.get(e, "admin")}", "203.0.113.9");' for e in EVENTS)
             + 'banlog_spam(527, "203.0.113.9"); var_dump(banlog_flush(5000));')
     p = subprocess.run([PHP, "-n", "-d", f"extension={EXT}", "-r", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "bool(true)" in p.stdout, p.stdout + p.stderr

@@ -35,7 +35,14 @@ BAD_ADDRS = ["", " 1.2.3.4", "1.2.3.4 ", "1.2.3", "01.2.3.4", "1.2.3.4:80", "[::
              "example.com", "0.0.0.0", "::", "224.0.0.1", "255.255.255.255", "1.2.3.4\n", "::ffff:0.0.0.0", "ff02::1",
              "1" * 60]
 EVENTS = ["failure", "unknown_user", "xmlrpc_failure", "xmlrpc_unknown_user", "rest_failure",
-          "rest_unknown_user", "multicall_failure", "success", "logout"]
+          "rest_unknown_user", "multicall_failure", "success", "logout", "pingback", "trackback",
+          "comment_flood", "user_enumeration", "user_enumeration_blocked"]
+# The events that take a fault code, not a user name: any name below is refused for them (by both).
+CODE_EVENTS = ["pingback"]
+# Codes both writers write as given, and what both refuse (core/src/auth.rs parse_code).
+CODES = ["0", "16", "17", "33", "48", "-32700", "2147483647", "-2147483648"]
+BAD_CODES = ["", "+1", "017", "-0", " 1", "1 ", "1\n", "1e3", "2147483648", "-2147483649", "0x11", "17 from 6.6.6.6",
+             "\u0663", "admin", "99999999999"]
 
 TABLES = r"""
 define('ABSPATH', '/');
@@ -72,6 +79,17 @@ foreach (['ext' => true, 'php' => false] as $who => $use_ext) {
         foreach ($in['events'] as $e) $w->auth($e, 'admin', $a);
     }
     foreach ($names as $n) foreach ($in['events'] as $e) $w->auth($e, $n, '203.0.113.9');
+    foreach ($in['codes'] as $c) $w->auth('pingback', $c, '203.0.113.9');
+    $w->auth('pingback', 17, '203.0.113.9');
+    $bad_codes = [];
+    foreach ($in['bad_codes'] as $c) {
+        if ($use_ext) {
+            try { banlog_auth('pingback', $c, '203.0.113.9'); $bad_codes[] = false; } catch (ValueError $e) { $bad_codes[] = str_contains($e->getMessage(), 'takes an integer code'); }
+        } else {
+            $bad_codes[] = !$w->auth('pingback', $c, '203.0.113.9');
+        }
+    }
+    $out['bad_codes'][$who] = $bad_codes;
     $refused = [];
     foreach ($in['bad'] as $a) {
         if ($use_ext) {
@@ -96,7 +114,7 @@ def run_both(tmp_path, rsyslog_socket):
             "ext": dict(common, spam_log=files["ext-spam.log"], auth_log=files["ext-auth.log"]),
             "php": dict(common, spam_log=files["php-spam.log"], auth_log=files["php-auth.log"]),
         },
-        "addrs": ADDRS, "bad": BAD_ADDRS, "events": EVENTS,
+        "addrs": ADDRS, "bad": BAD_ADDRS, "events": EVENTS, "codes": CODES, "bad_codes": BAD_CODES,
         "names": [n.encode().hex() for n in NAMES] + [n.hex() for n in RAW_NAMES],
     }
     (tmp_path / "in.json").write_text(json.dumps(inp))
@@ -124,6 +142,8 @@ def test_fallback_is_byte_identical(tmp_path, rsyslog, ext_path):
     assert out["flushed"], out["stats"]
     assert out["refused"]["ext"] == [True] * len(BAD_ADDRS)
     assert out["refused"]["php"] == [True] * len(BAD_ADDRS)
+    assert out["bad_codes"]["ext"] == [True] * len(BAD_CODES)
+    assert out["bad_codes"]["php"] == [True] * len(BAD_CODES)
 
     ext_spam = f["ext-spam.log"].read_bytes().split(b"\n")
     php_spam = f["php-spam.log"].read_bytes().split(b"\n")
@@ -151,8 +171,13 @@ def test_fallback_is_byte_identical(tmp_path, rsyslog, ext_path):
     ext_auth = [strip_auth(l) for l in f["ext-auth.log"].read_bytes().splitlines()]
     php_auth = [strip_auth(l) for l in f["php-auth.log"].read_bytes().splitlines()]
     n_names = len(NAMES) + len(RAW_NAMES)
-    assert len(ext_auth) == len(ADDRS) * len(EVENTS) + n_names * len(EVENTS)
+    # No name is a code: the code events write only the codes (and the integer 17).
+    n_user_events = len(EVENTS) - len(CODE_EVENTS)
+    n_codes = len(CODES) + 1
+    assert len(ext_auth) == len(ADDRS) * n_user_events + n_names * n_user_events + n_codes
     assert ext_auth == php_auth
+    assert [m for *_, m in ext_auth[-n_codes:]] == [
+        f"Pingback error {c} generated from 203.0.113.9".encode() for c in CODES + ["17"]]
     assert ext_auth[0][2] == b"wordpress(example.com)"
     for *_, msg in ext_auth:
         assert b"\n" not in msg and b"\r" not in msg
@@ -160,7 +185,7 @@ def test_fallback_is_byte_identical(tmp_path, rsyslog, ext_path):
         assert re.search(rb" from [0-9a-f:.]+$", msg)
 
     # syslog: both through the same rsyslog; the messages must match one for one.
-    total = len(ADDRS) * (len(EVENTS) + 1) + n_names * len(EVENTS)
+    total = len(ADDRS) * (n_user_events + 1) + n_names * n_user_events + n_codes
     lines = rsyslog.wait_for(2 * total, timeout=20)
     assert len(lines) == 2 * total
     parsed = [re.match(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d (\S+) (\S+)\[(\d+)\]: (.*)$", l) for l in lines]

@@ -199,7 +199,7 @@ impl Recent {
 pub fn kind_code(kind: &EventKind) -> u8 {
     match kind {
         EventKind::Spam { .. } => 0,
-        // AuthKind has 8 variants; their index + 1 fits a byte.
+        // AuthKind has 14 variants; their index + 1 fits a byte.
         EventKind::Auth { kind, .. } => auth_code(*kind),
     }
 }

@@ -50,7 +50,24 @@ final class Banlog_Format {
 		'multicall_failure'   => 'XML-RPC multicall authentication failure',
 		'success'             => 'Accepted password for ',
 		'logout'              => 'Logout for ',
+		'pingback'            => 'Pingback error ',
+		'trackback'           => 'Trackback error',
+		'comment_flood'       => 'Comment flood',
+		'user_enumeration'    => 'User enumeration attempt',
+		'user_enumeration_blocked' => 'Blocked user enumeration attempt',
 	);
+
+	/**
+	 * The events whose message names no user (as core/src/auth.rs Detail::None): the lead, then
+	 * ` from <address>`.
+	 */
+	const NO_USER_EVENTS = array( 'multicall_failure', 'trackback', 'comment_flood', 'user_enumeration', 'user_enumeration_blocked' );
+
+	/**
+	 * The events that take an integer code in place of the user name (Detail::Code), with what
+	 * stands between it and the address.
+	 */
+	const CODE_EVENTS = array( 'pingback' => ' generated from ' );
 
 	/**
 	 * The audit events, written at severity info and never counted by a filter (all others are
@@ -320,8 +337,30 @@ final class Banlog_Format {
 		if ( ! is_string( $event ) || ! isset( self::AUTH_LEADS[ $event ] ) ) {
 			return null;
 		}
-		$name = 'multicall_failure' === $event ? '' : self::sanitize_user( $user );
+		if ( isset( self::CODE_EVENTS[ $event ] ) ) {
+			$code = self::code( $user );
+			return null === $code ? null : self::AUTH_LEADS[ $event ] . $code . self::CODE_EVENTS[ $event ] . $addr;
+		}
+		$name = in_array( $event, self::NO_USER_EVENTS, true ) ? '' : self::sanitize_user( $user );
 		return self::AUTH_LEADS[ $event ] . $name . ' from ' . $addr;
+	}
+
+	/**
+	 * A fault code given in place of a user name: the canonical decimal text of a 32-bit integer
+	 * (no `+`, no leading zero, no space), as core/src/auth.rs parse_code().
+	 *
+	 * @param mixed $text The code as given.
+	 * @return string|null The code, or null when it is not one.
+	 */
+	public static function code( $text ) {
+		if ( is_int( $text ) ) {
+			$text = (string) $text;
+		}
+		if ( ! is_string( $text ) || ! preg_match( '/^-?[0-9]{1,10}$/D', $text ) ) {
+			return null;
+		}
+		$n = (int) $text;
+		return ( $n >= -2147483648 && $n <= 2147483647 && (string) $n === $text ) ? $text : null;
 	}
 
 	/**

@@ -276,7 +276,7 @@ final class Banlog_Writer {
 		}
 		$message = Banlog_Format::auth_message( $event, $user, $canon );
 		if ( null === $message ) {
-			$this->fail( 'input', 'unknown event' );
+			$this->fail( 'input', 'unknown event, or a pingback code that is not an integer' );
 			return false;
 		}
 		if ( $this->use_extension && $this->configure() ) {
