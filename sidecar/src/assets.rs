@@ -35,7 +35,16 @@ pub const WEBSERVER_SNIPPETS: [Asset; 2] = [
 pub const FILTERS: [Asset; 3] = [COMMON_FILTER, SPAM_FILTER, AUTH_FILTER];
 
 /// The jails in `jail.d/banlog.conf`.
-pub const JAILS: [&str; 3] = ["banlog-spam", "banlog-auth", "banlog-auth-hard"];
+pub const JAILS: [&str; 6] =
+    ["banlog-spam", "banlog-auth", "banlog-auth-hard", "banlog-pingback", "banlog-comment-flood", "banlog-user-enum"];
+
+/// The jails that read the auth lines (syslog's auth log, banlog's auth_log file or the journal).
+pub const AUTH_JAILS: [&str; 5] =
+    ["banlog-auth", "banlog-auth-hard", "banlog-pingback", "banlog-comment-flood", "banlog-user-enum"];
+
+/// The jails enabled when none are named: the abuse jails are off by default, like upstream's
+/// optional jails; `--enable` turns them on.
+pub const DEFAULT_AUTH_JAILS: [&str; 2] = ["banlog-auth", "banlog-auth-hard"];
 
 /// What `banlog filters` and `banlog install` fill in.
 #[derive(Debug, Clone, Default)]
@@ -62,7 +71,7 @@ pub enum RenderError {
     NotOneLine { what: &'static str },
     #[error("{what} '{path}' may not hold a ';' after a space: fail2ban reads the rest of the line as a comment")]
     CommentCut { what: &'static str, path: String },
-    #[error("unknown jail '{0}'; the jails are: banlog-spam, banlog-auth, banlog-auth-hard")]
+    #[error("unknown jail '{0}'; the jails are: {jails}", jails = JAILS.join(", "))]
     UnknownJail(String),
 }
 
@@ -147,14 +156,14 @@ fn render_jail(spam: Option<&str>, auth: Option<&str>, journal: bool, enable: &[
         let replaced = match (section.as_str(), key) {
             (s, "enabled") if JAILS.contains(&s) => Some(format!("enabled  = {}", enable.iter().any(|e| e == s))),
             ("banlog-spam", "logpath") => spam.map(|p| format!("logpath  = {p}")),
-            ("banlog-auth" | "banlog-auth-hard", "logpath") => match auth {
+            (s, "logpath") if AUTH_JAILS.contains(&s) => match auth {
                 Some(p) => Some(format!("logpath  = {p}")),
                 // The systemd backend reads no file: it matches journal fields instead.
                 None if journal => Some(format!("journalmatch = {JOURNALMATCH}")),
                 None => None,
             },
             // banlog's own auth_log is a plain file: read it by polling or inotify, not from the journal.
-            ("banlog-auth" | "banlog-auth-hard", "backend") => match auth {
+            (s, "backend") if AUTH_JAILS.contains(&s) => match auth {
                 Some(_) => Some("backend  = auto".to_owned()),
                 None if journal => Some("backend  = systemd".to_owned()),
                 None => None,
@@ -173,7 +182,7 @@ mod tests {
 
     #[test]
     fn shipped_jails_are_disabled_and_rendering_fills_in() {
-        assert_eq!(JAIL.text.matches("enabled  = false").count(), 3);
+        assert_eq!(JAIL.text.matches("enabled  = false").count(), JAILS.len());
         let files = render(&Settings {
             spam_log: Some("/srv/wp/100%/spam.log".into()),
             auth_log: Some("/var/log/wp-auth.log".into()),
@@ -183,8 +192,8 @@ mod tests {
         .unwrap();
         let jail = &files[3].1;
         assert!(jail.contains("logpath  = /srv/wp/100%%/spam.log\n"));
-        assert_eq!(jail.matches("logpath  = /var/log/wp-auth.log\n").count(), 2);
-        assert_eq!(jail.matches("backend  = auto\n").count(), 3);
+        assert_eq!(jail.matches("logpath  = /var/log/wp-auth.log\n").count(), AUTH_JAILS.len());
+        assert_eq!(jail.matches("backend  = auto\n").count(), JAILS.len());
         assert_eq!(jail.matches("enabled  = true\n").count(), 2);
         assert!(jail.contains("[banlog-auth]\n# Password failures a person can cause (wrong password, mistyped login name): a few tries.\nenabled  = false\n"));
         assert!(!jail.contains("syslog_authpriv"));
@@ -192,8 +201,8 @@ mod tests {
             .unwrap()
             .remove(3)
             .1;
-        assert_eq!(journal.matches("backend  = systemd\n").count(), 2);
-        assert_eq!(journal.matches(&format!("journalmatch = {JOURNALMATCH}\n")).count(), 2);
+        assert_eq!(journal.matches("backend  = systemd\n").count(), AUTH_JAILS.len());
+        assert_eq!(journal.matches(&format!("journalmatch = {JOURNALMATCH}\n")).count(), AUTH_JAILS.len());
         assert!(!journal.contains("syslog_authpriv"));
     }
 

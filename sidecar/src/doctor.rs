@@ -67,7 +67,7 @@ pub fn run(o: &Options) -> Vec<Finding> {
 
     // The paths the jails read: spam, and auth (a file, or the journal).
     let jail_spam: Vec<String> = if conf.enabled("banlog-spam") { conf.logpaths("banlog-spam") } else { Vec::new() };
-    let auth_jails: Vec<&str> = ["banlog-auth", "banlog-auth-hard"].into_iter().filter(|j| conf.enabled(j)).collect();
+    let auth_jails: Vec<&str> = assets::AUTH_JAILS.into_iter().filter(|j| conf.enabled(j)).collect();
     let auth_journal =
         auth_jails.iter().any(|j| conf.get(j, "backend").is_some_and(|b| b.trim().starts_with("systemd")));
     let jail_auth: Vec<String> = auth_jails.first().map(|j| conf.logpaths(j)).unwrap_or_default();

@@ -21,7 +21,7 @@ pub enum Error {
     CreateDir { path: String, source: io::Error },
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: io::Error },
-    #[error("unknown jail '{0}'; the jails are: banlog-spam, banlog-auth, banlog-auth-hard")]
+    #[error("unknown jail '{0}'; the jails are: {jails}", jails = crate::assets::JAILS.join(", "))]
     UnknownJail(String),
     #[error("the shipped jail file has no number for {key} in [{jail}]")]
     JailParam { jail: String, key: &'static str },

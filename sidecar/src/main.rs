@@ -95,7 +95,8 @@ struct PathArgs {
     #[arg(long, value_name = "PATH")]
     auth_log: Option<String>,
     /// Jails to enable (comma separated). Default: banlog-spam when --spam-log is given, and
-    /// banlog-auth and banlog-auth-hard.
+    /// banlog-auth and banlog-auth-hard (banlog-pingback, banlog-comment-flood and
+    /// banlog-user-enum only when named).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     enable: Option<Vec<String>>,
 }
@@ -107,7 +108,7 @@ impl PathArgs {
             if self.spam_log.is_some() {
                 v.push("banlog-spam".into());
             }
-            v.extend(["banlog-auth".into(), "banlog-auth-hard".into()]);
+            v.extend(assets::DEFAULT_AUTH_JAILS.map(String::from));
             v
         });
         assets::Settings { spam_log: self.spam_log.clone(), auth_log: self.auth_log.clone(), enable, journal: false }
@@ -144,7 +145,9 @@ struct InstallArgs {
     /// Install only the spam jail; the auth jails stay disabled.
     #[arg(long)]
     spam_only: bool,
-    /// Jails to enable (comma separated). Default: all three, or those --auth-only / --spam-only choose.
+    /// Jails to enable (comma separated). Default: banlog-spam, banlog-auth and banlog-auth-hard, or
+    /// those --auth-only / --spam-only choose; the abuse jails (banlog-pingback,
+    /// banlog-comment-flood, banlog-user-enum) only when named.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     enable: Option<Vec<String>>,
     /// The user PHP runs as, who must write the logs. Default: php-fpm's pool `user =`, else www-data.
@@ -204,7 +207,8 @@ struct SimulateArgs {
     /// Log files to replay: regular files, or `-` for standard input (streamed, as by check).
     #[arg(required = true, value_name = "LOG")]
     logs: Vec<String>,
-    /// Replay through this jail only (banlog-spam, banlog-auth, banlog-auth-hard). Default: all.
+    /// Replay through this jail only (banlog-spam, banlog-auth, banlog-auth-hard, banlog-pingback,
+    /// banlog-comment-flood, banlog-user-enum). Default: all.
     #[arg(long, value_name = "NAME")]
     jail: Option<String>,
     /// Failures that trigger a ban (default: the jail's).
@@ -388,7 +392,7 @@ fn cmd_install(a: InstallArgs) -> Res {
             v.push("banlog-spam".into());
         }
         if !a.spam_only {
-            v.extend(["banlog-auth".into(), "banlog-auth-hard".into()]);
+            v.extend(assets::DEFAULT_AUTH_JAILS.map(String::from));
         }
         v
     });
@@ -414,7 +418,7 @@ fn cmd_install(a: InstallArgs) -> Res {
     }
     let mut staged = stage::Staged::default();
     stage::stage_logs(&logs, &user, &mut staged).inspect_err(|_| staged.roll_back())?;
-    let auth_jails = settings.enable.iter().any(|j| j.starts_with("banlog-auth"));
+    let auth_jails = settings.enable.iter().any(|j| assets::AUTH_JAILS.contains(&j.as_str()));
     if auth_jails
         && a.auth_log.is_none()
         && source == stage::AuthSource::File

@@ -18,10 +18,23 @@ pub enum FilterId {
     AuthSoft,
     /// `banlog-auth[mode=hard]`
     AuthHard,
+    /// `banlog-auth[mode=pingback]`
+    Pingback,
+    /// `banlog-auth[mode=flood]`
+    Flood,
+    /// `banlog-auth[mode=enumeration]`
+    Enumeration,
 }
 
 impl FilterId {
-    pub const ALL: [FilterId; 3] = [FilterId::Spam, FilterId::AuthSoft, FilterId::AuthHard];
+    pub const ALL: [FilterId; 6] = [
+        FilterId::Spam,
+        FilterId::AuthSoft,
+        FilterId::AuthHard,
+        FilterId::Pingback,
+        FilterId::Flood,
+        FilterId::Enumeration,
+    ];
 
     /// The filter as fail2ban names it (with its options).
     pub fn filter(self) -> &'static str {
@@ -29,6 +42,9 @@ impl FilterId {
             FilterId::Spam => "banlog-spam",
             FilterId::AuthSoft => "banlog-auth[mode=soft]",
             FilterId::AuthHard => "banlog-auth[mode=hard]",
+            FilterId::Pingback => "banlog-auth[mode=pingback]",
+            FilterId::Flood => "banlog-auth[mode=flood]",
+            FilterId::Enumeration => "banlog-auth[mode=enumeration]",
         }
     }
 
@@ -38,6 +54,9 @@ impl FilterId {
             FilterId::Spam => "banlog-spam",
             FilterId::AuthSoft => "banlog-auth",
             FilterId::AuthHard => "banlog-auth-hard",
+            FilterId::Pingback => "banlog-pingback",
+            FilterId::Flood => "banlog-comment-flood",
+            FilterId::Enumeration => "banlog-user-enum",
         }
     }
 
@@ -92,6 +111,8 @@ pub struct Matcher {
     prefix: Regex,
     soft: Vec<Regex>,
     hard: Vec<Regex>,
+    /// The abuse modes of banlog-auth, each with its filter.
+    abuse: Vec<(FilterId, Vec<Regex>)>,
 }
 
 impl Default for Matcher {
@@ -134,6 +155,14 @@ impl Matcher {
                 "REST authentication failure for",
             ]),
             hard,
+            abuse: vec![
+                (
+                    FilterId::Pingback,
+                    vec![re(r"^Pingback error -?\d+ generated from <ADDR>$"), re("^Trackback error from <ADDR>$")],
+                ),
+                (FilterId::Flood, vec![re("^Comment flood from <ADDR>$")]),
+                (FilterId::Enumeration, vec![re("^(?:Blocked u|U)ser enumeration attempt from <ADDR>$")]),
+            ],
         }
     }
 
@@ -214,6 +243,11 @@ impl Matcher {
             }
             if let Some(a) = first_addr(&self.hard, content) {
                 hits.push((FilterId::AuthHard, a));
+            }
+            for (id, res) in &self.abuse {
+                if let Some(a) = first_addr(res, content) {
+                    hits.push((*id, a));
+                }
             }
         }
         hits
@@ -298,18 +332,44 @@ mod tests {
 
     #[test]
     fn each_auth_kind_is_counted_by_the_filter_mode_the_gate_counts_it_by() {
-        use banlog_core::{auth::auth_message, AuthKind, FilterMode};
+        use banlog_core::{auth::auth_message, AuthKind, Detail, FilterMode};
         for kind in AuthKind::ALL {
             let line = format!(
                 "Nov 21 07:19:22 web1 wordpress(example.com)[1]: {}",
-                auth_message(kind, "admin", "203.0.113.7".parse().unwrap())
+                auth_message(
+                    kind,
+                    if kind.detail() == Detail::Code { "17" } else { "admin" },
+                    "203.0.113.7".parse().unwrap()
+                )
             );
             let want = match kind.filter_mode() {
                 Some(FilterMode::Soft) => vec![(FilterId::AuthSoft, "203.0.113.7".to_owned())],
                 Some(FilterMode::Hard) => vec![(FilterId::AuthHard, "203.0.113.7".to_owned())],
+                Some(FilterMode::Pingback) => vec![(FilterId::Pingback, "203.0.113.7".to_owned())],
+                Some(FilterMode::Flood) => vec![(FilterId::Flood, "203.0.113.7".to_owned())],
+                Some(FilterMode::Enumeration) => vec![(FilterId::Enumeration, "203.0.113.7".to_owned())],
                 None => vec![],
             };
             assert_eq!(hits(&line), want, "{kind}");
+        }
+    }
+
+    #[test]
+    fn abuse_lines() {
+        let cases = [
+            ("Pingback error 17 generated from 203.0.113.7", FilterId::Pingback),
+            ("Pingback error -32700 generated from 203.0.113.7", FilterId::Pingback),
+            ("Trackback error from 203.0.113.7", FilterId::Pingback),
+            ("Comment flood from 203.0.113.7", FilterId::Flood),
+            ("User enumeration attempt from 203.0.113.7", FilterId::Enumeration),
+            ("Blocked user enumeration attempt from 203.0.113.7", FilterId::Enumeration),
+        ];
+        for (msg, id) in cases {
+            let line = format!("Nov 21 07:19:22 web1 wordpress(example.com)[4242]: {msg}");
+            assert_eq!(hits(&line), vec![(id, "203.0.113.7".to_owned())], "{line}");
+        }
+        for msg in ["Pingback error 17 from 203.0.113.7", "Pingback error x generated from 203.0.113.7"] {
+            assert!(hits(&format!("Nov 21 07:19:22 web1 wordpress[1]: {msg}")).is_empty(), "{msg}");
         }
     }
 

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use banlog_core::auth::{auth_message, spam_message};
 use banlog_core::clock::{LocalZone, Stamp};
 use banlog_core::line::{auth_file_line, ident, rfc3164_time, rfc3339_time, spam_line};
-use banlog_core::AuthKind;
+use banlog_core::{AuthKind, Detail};
 use serde::Serialize;
 
 /// Where a line is read from, and so what precedes the message.
@@ -46,6 +46,9 @@ pub fn jails_for(kind: &str) -> Vec<&'static str> {
         "spam" | "spam_mirror" => vec!["banlog-spam"],
         "failure" | "unknown_user" | "xmlrpc_failure" | "rest_failure" => vec!["banlog-auth"],
         "xmlrpc_unknown_user" | "rest_unknown_user" | "multicall_failure" => vec!["banlog-auth-hard"],
+        "pingback" | "trackback" => vec!["banlog-pingback"],
+        "comment_flood" => vec!["banlog-comment-flood"],
+        "user_enumeration" | "user_enumeration_blocked" => vec!["banlog-user-enum"],
         _ => vec![],
     }
 }
@@ -53,8 +56,10 @@ pub fn jails_for(kind: &str) -> Vec<&'static str> {
 pub fn samples(p: &Params) -> Vec<Sample> {
     let t = p.zone.local(p.stamp);
     let ident = ident(&p.site_host);
+    // A pingback's detail is its fault code, not the user name.
+    let detail = |k: AuthKind| if k.detail() == Detail::Code { "17" } else { p.user.as_str() };
     let mut messages: Vec<(String, String)> =
-        AuthKind::ALL.iter().map(|k| (k.name().to_owned(), auth_message(*k, &p.user, p.addr))).collect();
+        AuthKind::ALL.iter().map(|k| (k.name().to_owned(), auth_message(*k, detail(*k), p.addr))).collect();
     messages.push(("spam_mirror".into(), spam_message(p.comment_id, p.addr)));
 
     let mut out = vec![Sample {

@@ -44,7 +44,8 @@ def test_every_kind_through_every_layout(f2b_conf, tmp_path, user, addr, site_ho
         else samples(user="", addr=addr, site_host=site_host)
     kinds = {s["kind"] for s in got}
     assert kinds == {"spam", "spam_mirror", "failure", "unknown_user", "xmlrpc_failure", "xmlrpc_unknown_user",
-                     "rest_failure", "rest_unknown_user", "multicall_failure", "success", "logout"}
+                     "rest_failure", "rest_unknown_user", "multicall_failure", "success", "logout", "pingback",
+                     "trackback", "comment_flood", "user_enumeration", "user_enumeration_blocked"}
     assert {s["layout"] for s in got} >= {"spam-log", "traditional", "rsyslog-file", "auth-log", "short-iso",
                                          "journal", "rfc5424"}
     for s in got:  # one line each, the true address last

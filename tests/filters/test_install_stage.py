@@ -93,7 +93,8 @@ def test_journal_host_gets_the_systemd_backend(tmp_path):
                            "--json").stdout)
     assert r["validated"] is True and r["auth_source"] == "journal"
     jail = (conf / "jail.d/banlog.conf").read_text()
-    assert jail.count("backend  = systemd") == 2 and jail.count("journalmatch = SYSLOG_FACILITY=4") == 2
+    # Every jail of the auth lines (the abuse jails too, though not enabled) reads the journal.
+    assert jail.count("backend  = systemd") == 5 and jail.count("journalmatch = SYSLOG_FACILITY=4") == 5
     # fail2ban's own reading of the result: the auth jails on the systemd backend.
     d = subprocess.run(["fail2ban-client", "-c", str(conf), "-d"], capture_output=True, text=True, check=True).stdout
     assert "['add', 'banlog-auth', 'systemd']" in d and "['add', 'banlog-auth-hard', 'systemd']" in d

@@ -145,7 +145,10 @@ def test_page_and_sidecar_snippets_pass_fail2ban_client(tmp_path, site):
     opts = {"spam_log": str(spam), "auth_log": str(auth), "syslog": 1}
     [page] = php_render([{"page": opts}])
     page = page["ok"]
-    assert "enabled  = false" not in page
+    # The jails the page enables; the abuse jails stay off until the admin turns them on.
+    enabled = re.findall(r"^\[([^\]]+)\]\n(?:#.*\n)*enabled  = true$", page, re.M)
+    assert enabled == ["banlog-spam", "banlog-auth", "banlog-auth-hard"], page
+    assert page.count("enabled  = false") == 3
 
     # The page's snippet, copied as the page says (with the plugin's filter copies), into fail2ban.
     conf = conf_dir(tmp_path, "page")
@@ -177,6 +180,6 @@ def test_page_snippet_for_syslog_only_and_no_spam_log():
     assert both["ok"] == rust_render("/srv/spam.log", None, ["banlog-spam", "banlog-auth", "banlog-auth-hard"])[1]
     assert syslog_only["ok"] == rust_render(None, None, ["banlog-auth", "banlog-auth-hard"])[1]
     assert "logpath  = %(syslog_authpriv)s" in syslog_only["ok"]
-    assert nothing["ok"].count("enabled  = false") == 3
+    assert nothing["ok"].count("enabled  = false") == 6  # every jail, the three abuse jails included
     [bad] = php_render([{"page": {"spam_log": "relative.log", "auth_log": "", "syslog": 1}}])
     assert bad["ok"].startswith("# banlog: the spam log path 'relative.log' must be an absolute path")

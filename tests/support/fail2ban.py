@@ -13,6 +13,9 @@ JAIL_FILTERS = {
     "banlog-spam": "banlog-spam",
     "banlog-auth": "banlog-auth[mode=soft]",
     "banlog-auth-hard": "banlog-auth[mode=hard]",
+    "banlog-pingback": "banlog-auth[mode=pingback]",
+    "banlog-comment-flood": "banlog-auth[mode=flood]",
+    "banlog-user-enum": "banlog-auth[mode=enumeration]",
 }
 
 

@@ -21,7 +21,10 @@ defined( 'ABSPATH' ) || exit;
 final class Banlog_Snippet {
 
 	/** The jails of jail.d/banlog.conf. */
-	const JAILS = array( 'banlog-spam', 'banlog-auth', 'banlog-auth-hard' );
+	const JAILS = array( 'banlog-spam', 'banlog-auth', 'banlog-auth-hard', 'banlog-pingback', 'banlog-comment-flood', 'banlog-user-enum' );
+
+	/** The jails that read the auth lines (the last three, on abuse, are off unless chosen). */
+	const AUTH_JAILS = array( 'banlog-auth', 'banlog-auth-hard', 'banlog-pingback', 'banlog-comment-flood', 'banlog-user-enum' );
 
 	/** The filter files, the include first. */
 	const FILTERS = array( 'banlog-common', 'banlog-spam', 'banlog-auth' );
@@ -94,7 +97,7 @@ final class Banlog_Snippet {
 	public static function render( $spam, $auth, array $enable ) {
 		foreach ( $enable as $j ) {
 			if ( ! in_array( $j, self::JAILS, true ) ) {
-				throw new InvalidArgumentException( "unknown jail '" . $j . "'; the jails are: banlog-spam, banlog-auth, banlog-auth-hard" );
+				throw new InvalidArgumentException( "unknown jail '" . $j . "'; the jails are: " . implode( ', ', self::JAILS ) );
 			}
 		}
 		$spam    = null === $spam ? null : self::logpath( 'the spam log path', $spam );
@@ -114,7 +117,7 @@ final class Banlog_Snippet {
 			$parts = explode( '=', $t, 2 );
 			$key   = trim( $parts[0] );
 			$new   = null;
-			$auths = 'banlog-auth' === $section || 'banlog-auth-hard' === $section;
+			$auths = in_array( $section, self::AUTH_JAILS, true );
 			if ( 'enabled' === $key && in_array( $section, self::JAILS, true ) ) {
 				$new = 'enabled  = ' . ( in_array( $section, $enable, true ) ? 'true' : 'false' );
 			} elseif ( 'logpath' === $key && 'banlog-spam' === $section && null !== $spam ) {
