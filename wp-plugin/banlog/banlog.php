@@ -1,7 +1,7 @@
 <?php
 /**
  * Plugin Name:       banlog
- * Description:       Writes comment spam and failed logins as exact log lines that fail2ban bans on (spam log file and syslog auth lines). Uses the banlog PHP extension when it is loaded, a pure-PHP writer otherwise.
+ * Description:       Writes comment spam, failed logins and abuse (failed pingbacks, comment floods, user enumeration) as exact log lines that fail2ban bans on (spam log file and syslog auth lines). Uses the banlog PHP extension when it is loaded, a pure-PHP writer otherwise.
  * Version:           0.1.0
  * Requires at least: 5.6
  * Requires PHP:      7.4
@@ -24,6 +24,7 @@ require_once __DIR__ . '/includes/class-banlog-client.php';
 require_once __DIR__ . '/includes/class-banlog-spamd.php';
 require_once __DIR__ . '/includes/class-banlog-activity.php';
 require_once __DIR__ . '/includes/class-banlog-gate.php';
+require_once __DIR__ . '/includes/class-banlog-abuse.php';
 
 /**
  * The plugin: WordPress hooks → banlog events.
@@ -49,10 +50,11 @@ final class Banlog_Plugin {
 	/**
 	 * Multisite: the settings that are the network's, never a site's: where lines are written, who
 	 * counts as a proxy, the XML-RPC multicall stop, and the spamd address (a subsite admin who could
-	 * name it could make the server connect anywhere), and the gate (it follows the server's jails
-	 * and counts every site's events). A subsite admin sets none of them.
+	 * name it could make the server connect anywhere), the gate (it follows the server's jails
+	 * and counts every site's events), and whether user enumeration is refused. A subsite admin
+	 * sets none of them.
 	 */
-	const NETWORK_KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'auth_log', 'syslog_spam', 'trusted_proxies', 'proxy_header', 'xmlrpc_multicall_stop', 'spamd', 'spamd_timeout', 'gate', 'gate_soft_maxretry', 'gate_soft_findtime', 'gate_hard_maxretry', 'gate_hard_findtime', 'gate_spam_maxretry', 'gate_spam_findtime' );
+	const NETWORK_KEYS = array( 'spam_log', 'syslog', 'syslog_facility', 'syslog_target', 'auth_log', 'syslog_spam', 'trusted_proxies', 'proxy_header', 'xmlrpc_multicall_stop', 'spamd', 'spamd_timeout', 'gate', 'gate_soft_maxretry', 'gate_soft_findtime', 'gate_hard_maxretry', 'gate_hard_findtime', 'gate_spam_maxretry', 'gate_spam_findtime', 'refuse_user_enumeration' );
 	/** Comment meta: no client address was known when it was posted (its stored one is the peer's). */
 	const UNRESOLVED_META = '_banlog_unresolved_ip';
 
@@ -148,6 +150,8 @@ final class Banlog_Plugin {
 		add_action( 'wp_login', array( $this, 'on_login' ), 10, 2 );
 		add_action( 'wp_logout', array( $this, 'on_logout' ), 10, 1 );
 
+		( new Banlog_Abuse( $this ) )->register();
+
 		add_action( 'init', array( $this, 'load_textdomain' ) );
 		Banlog_Activity::register();
 		if ( is_admin() ) {
@@ -194,6 +198,9 @@ final class Banlog_Plugin {
 			// After a failed login, a second login attempt in the same XML-RPC request (a
 			// system.multicall of guesses) ends the request.
 			'xmlrpc_multicall_stop' => 1,
+			// Anonymous `?author=N` redirects and REST user listings are logged; refused (403)
+			// only when the site admin asks for it: some themes link author archives that way.
+			'refuse_user_enumeration' => 0,
 		) + Banlog_Gate::defaults();
 	}
 

@@ -9,7 +9,8 @@
  * - Akismet's servers stand in: the suite may not reach the Internet, so WordPress's HTTP API
  *   answers Akismet's requests here (content with AKISMET-SPAM is spam, AKISMET-DISCARD is spam
  *   that Akismet discards); Akismet's own code does everything else;
- * - no comment flood limit, so that one address may post several comments in a row;
+ * - no comment flood limit, so that one address may post several comments in a row, except in
+ *   requests with the header `X-Banlog-Flood-Check` (the flood tests: WordPress's own limit);
  * - every response names the php-fpm worker that served it (`X-Banlog-Worker: <pid>`), so that a
  *   lifecycle test can signal exactly that process.
  */
@@ -32,7 +33,13 @@ function banlog_test_eval() {
 add_action( 'wp_ajax_nopriv_banlog_test_eval', 'banlog_test_eval' );
 add_action( 'wp_ajax_banlog_test_eval', 'banlog_test_eval' );
 
-add_filter( 'comment_flood_filter', '__return_false', 99 );
+add_filter(
+	'comment_flood_filter',
+	function ( $flood ) {
+		return isset( $_SERVER['HTTP_X_BANLOG_FLOOD_CHECK'] ) ? $flood : false;
+	},
+	99
+);
 
 add_filter(
 	'pre_comment_approved',

@@ -19,9 +19,19 @@ final class Banlog_Activity {
 	/** Events the fallback ring keeps. */
 	const RING_MAX = 500;
 	/** Event kinds in chart order, spam first, success last. */
-	const KINDS = array( 'spam', 'failure', 'unknown_user', 'xmlrpc_failure', 'xmlrpc_unknown_user', 'rest_failure', 'rest_unknown_user', 'multicall_failure', 'success', 'logout' );
+	const KINDS = array( 'spam', 'failure', 'unknown_user', 'xmlrpc_failure', 'xmlrpc_unknown_user', 'rest_failure', 'rest_unknown_user', 'multicall_failure', 'pingback', 'trackback', 'comment_flood', 'user_enumeration', 'user_enumeration_blocked', 'success', 'logout' );
 	/** Audit events: shown, never counted against a jail. */
 	const AUDIT = array( 'success', 'logout' );
+	/** The jail of each abuse kind (spam: banlog-spam; any other kind: banlog-auth). */
+	const ABUSE_JAILS = array(
+		'pingback'                 => 'banlog-pingback',
+		'trackback'                => 'banlog-pingback',
+		'comment_flood'            => 'banlog-comment-flood',
+		'user_enumeration'         => 'banlog-user-enum',
+		'user_enumeration_blocked' => 'banlog-user-enum',
+	);
+	/** The jails whose limits the activity view applies. */
+	const LIMIT_JAILS = array( 'banlog-spam', 'banlog-auth', 'banlog-pingback', 'banlog-comment-flood', 'banlog-user-enum' );
 	/** A colour per kind (WordPress admin palette and neighbours). */
 	const COLORS = array(
 		'spam'                => '#d63638',
@@ -32,6 +42,11 @@ final class Banlog_Activity {
 		'rest_failure'        => '#00a32a',
 		'rest_unknown_user'   => '#68de7c',
 		'multicall_failure'   => '#8c5383',
+		'pingback'            => '#b32d2e',
+		'trackback'           => '#e65054',
+		'comment_flood'       => '#9ec2e6',
+		'user_enumeration'    => '#3c434a',
+		'user_enumeration_blocked' => '#646970',
 		'success'             => '#8c8f94',
 		'logout'              => '#c3c4c7',
 	);
@@ -201,7 +216,7 @@ final class Banlog_Activity {
 		);
 		foreach ( $files as $f ) {
 			$ini = self::read_jail( $f[0] );
-			foreach ( array( 'banlog-spam', 'banlog-auth' ) as $jail ) {
+			foreach ( self::LIMIT_JAILS as $jail ) {
 				foreach ( array( 'maxretry', 'findtime' ) as $k ) {
 					if ( isset( $ini[ $jail ][ $k ] ) ) {
 						$v = self::seconds( $ini[ $jail ][ $k ] );
@@ -218,7 +233,7 @@ final class Banlog_Activity {
 			'findtime' => 600,
 			'source'   => __( 'shipped defaults', 'banlog' ),
 		);
-		foreach ( array( 'banlog-spam', 'banlog-auth' ) as $jail ) {
+		foreach ( self::LIMIT_JAILS as $jail ) {
 			$limits[ $jail ] = array_merge( $defaults, isset( $limits[ $jail ] ) ? $limits[ $jail ] : array() );
 		}
 		return $limits;
@@ -269,7 +284,7 @@ final class Banlog_Activity {
 	/**
 	 * The addresses with the most events (successes and logouts left out), with whether they reached a jail's
 	 * limit: maxretry events within findtime, spam against banlog-spam, login failures against
-	 * banlog-auth.
+	 * banlog-auth, abuse against its own jail (ABUSE_JAILS).
 	 *
 	 * @param array $events Events.
 	 * @param int   $limit  How many.
@@ -282,7 +297,11 @@ final class Banlog_Activity {
 			if ( in_array( $e['kind'], self::AUDIT, true ) ) {
 				continue;
 			}
-			$jail = 'spam' === $e['kind'] ? 'banlog-spam' : 'banlog-auth';
+			if ( 'spam' === $e['kind'] ) {
+				$jail = 'banlog-spam';
+			} else {
+				$jail = isset( self::ABUSE_JAILS[ $e['kind'] ] ) ? self::ABUSE_JAILS[ $e['kind'] ] : 'banlog-auth';
+			}
 			$by[ $e['ip'] ][ $jail ][] = $e['time'];
 		}
 		$out = array();
@@ -303,7 +322,11 @@ final class Banlog_Activity {
 				}
 			}
 			$spam = isset( $jails['banlog-spam'] ) ? count( $jails['banlog-spam'] ) : 0;
-			$auth = isset( $jails['banlog-auth'] ) ? count( $jails['banlog-auth'] ) : 0;
+			// Every event of the auth stream: failed logins and abuse.
+			$auth = 0;
+			foreach ( $jails as $jail => $times ) {
+				$auth += 'banlog-spam' === $jail ? 0 : count( $times );
+			}
 			$out[] = array(
 				'ip'      => (string) $ip,
 				'count'   => $spam + $auth,
@@ -414,6 +437,11 @@ final class Banlog_Activity {
 			'rest_failure'        => __( 'REST failure', 'banlog' ),
 			'rest_unknown_user'   => __( 'REST unknown user', 'banlog' ),
 			'multicall_failure'   => __( 'XML-RPC multicall failure', 'banlog' ),
+			'pingback'            => __( 'failed pingback', 'banlog' ),
+			'trackback'           => __( 'failed trackback', 'banlog' ),
+			'comment_flood'       => __( 'comment flood', 'banlog' ),
+			'user_enumeration'    => __( 'user enumeration', 'banlog' ),
+			'user_enumeration_blocked' => __( 'user enumeration (refused)', 'banlog' ),
 			'success'             => __( 'login success', 'banlog' ),
 			'logout'              => __( 'logout', 'banlog' ),
 		);

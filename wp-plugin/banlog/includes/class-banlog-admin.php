@@ -102,6 +102,9 @@ final class Banlog_Admin {
 		if ( null === $keys || in_array( 'spamd', $keys, true ) ) {
 			add_settings_section( 'banlog_spamd', __( 'Local spam checks', 'banlog' ), array( $this, 'section_spamd' ), self::PAGE );
 		}
+		if ( null === $keys || in_array( 'refuse_user_enumeration', $keys, true ) ) {
+			add_settings_section( 'banlog_abuse', __( 'Pingbacks, comment floods, user enumeration', 'banlog' ), array( $this, 'section_abuse' ), self::PAGE );
+		}
 
 		$fields = array(
 			array( 'spam_log', __( 'Spam log file', 'banlog' ), 'field_spam_log', 'banlog_logs' ),
@@ -117,6 +120,7 @@ final class Banlog_Admin {
 			array( 'gate', __( 'Refuse clients at the limit', 'banlog' ), 'field_gate', 'banlog_gate' ),
 			array( 'spamd', __( 'spamd address', 'banlog' ), 'field_spamd', 'banlog_spamd' ),
 			array( 'spamd_timeout', __( 'spamd time limit', 'banlog' ), 'field_spamd_timeout', 'banlog_spamd' ),
+			array( 'refuse_user_enumeration', __( 'User enumeration', 'banlog' ), 'field_refuse_enumeration', 'banlog_abuse' ),
 		);
 		foreach ( $fields as $f ) {
 			if ( null !== $keys && ! in_array( $f[0], $keys, true ) ) {
@@ -280,6 +284,9 @@ final class Banlog_Admin {
 		}
 		if ( $given( 'xmlrpc_multicall_stop' ) ) {
 			$out['xmlrpc_multicall_stop'] = empty( $input['xmlrpc_multicall_stop'] ) ? 0 : 1;
+		}
+		if ( $given( 'refuse_user_enumeration' ) ) {
+			$out['refuse_user_enumeration'] = empty( $input['refuse_user_enumeration'] ) ? 0 : 1;
 		}
 
 		if ( $given( 'syslog_facility' ) ) {
@@ -451,6 +458,22 @@ final class Banlog_Admin {
 	 */
 	public function section_spamd() {
 		echo '<p>' . esc_html__( 'Ask a local SpamAssassin daemon (spamd) about each new comment; a comment spamd calls spam is marked spam, so it is logged and counted like any other. When spamd does not answer within the time limit, the comment goes through WordPress\'s usual checks and the status panel shows why.', 'banlog' ) . '</p>';
+	}
+
+	/**
+	 * Section intro: what is logged, and how to turn each jail on.
+	 */
+	public function section_abuse() {
+		echo '<p>' . esc_html__( 'banlog always logs these to the same place as failed logins (syslog, or the auth log file): a failed pingback ("Pingback error <code> generated from <address>") or trackback ("Trackback error from <address>"), a comment WordPress refused as posted too quickly ("Comment flood from <address>"), and an anonymous visitor asking who the users are through ?author=N or the REST API\'s wp/v2/users ("User enumeration attempt from <address>", or "Blocked user enumeration attempt" when refused below; a logged-in user is never counted).', 'banlog' ) . '</p>';
+		echo '<p>' . esc_html__( 'Their fail2ban jails are off until you turn them on, on the server:', 'banlog' ) . '</p>';
+		echo '<pre class="banlog-abuse-jails">banlog install --enable banlog-auth,banlog-auth-hard,banlog-pingback,banlog-comment-flood,banlog-user-enum --reload</pre>';
+		echo '<p>' . esc_html__( 'or in /etc/fail2ban/jail.d/banlog.local, for each jail you want (banlog-pingback, banlog-comment-flood, banlog-user-enum):', 'banlog' ) . '</p>';
+		echo "<pre>[banlog-pingback]\nenabled = true</pre>";
+	}
+
+	/** Field. */
+	public function field_refuse_enumeration() {
+		$this->checkbox( 'refuse_user_enumeration', __( 'Refuse it (403 Forbidden) instead of answering: no redirect from ?author=N to the author\'s archive, no user list or user record from the REST API for anonymous visitors. Themes that link authors as ?author=N lose those links for visitors.', 'banlog' ) );
 	}
 
 	/** Field. */
