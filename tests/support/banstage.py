@@ -2,7 +2,7 @@
 
 Two network namespaces this module creates: `srv` holds a second nginx (serving the same site on
 10.78.x.1:80 through the same php-fpm) and fail2ban-server with an iptables DROP action; `atk`
-holds the attackers (10.78.x.2, 10.78.x.3). Nothing touches the host's own network or firewall.
+holds the attackers (10.78.x.2, 10.78.x.3, 10.78.x.4). Nothing touches the host's own network or firewall.
 The jails are banlog's own (filters/filter.d, filters/jail.d), pointed at the stack's spam log and
 at the private rsyslog's file.
 """
@@ -49,6 +49,10 @@ for i in range(n):
     elif what == "login":
         body = urllib.parse.urlencode({"log": "admin", "pwd": f"password{i}", "testcookie": "1"})
         out.append(req("POST", "/wp-login.php", body, dict(form, Cookie="wordpress_test_cookie=WP%20Cookie%20check")))
+    elif what == "pingback":
+        # A bogus ping: a target post that does not exist (WordPress answers fault 33).
+        ping = xmlrpc.client.dumps((f"http://bogus-{i}.example.net/", f"http://{host}/?p=999999"), "pingback.ping")
+        out.append(req("POST", "/xmlrpc.php", ping, {"Content-Type": "text/xml"}))
     elif what == "multicall":
         calls = [{"methodName": "wp.getUsersBlogs", "params": ["admin", f"guess{k}"]} for k in range(5)]
         out.append(req("POST", "/xmlrpc.php", xmlrpc.client.dumps((calls,), "system.multicall"), {"Content-Type": "text/xml"}))
@@ -71,6 +75,7 @@ class BanStage:
         self.server_ip = f"{net}.1"
         self.spam_bot = f"{net}.2"
         self.guesser = f"{net}.3"
+        self.pinger = f"{net}.4"  # bogus pingbacks
         # A folder of its own: a stack (one per test session) can host several stages, one after another.
         self.dir = Path(tempfile.mkdtemp(prefix="fail2ban-stage-", dir=stack.workdir))
         os.chmod(self.dir, 0o755)  # as the plain folder it replaces: the web server's user may need to look in
@@ -109,7 +114,7 @@ class BanStage:
         sh("ip", "link", "set", self.vs, "netns", self.srv)
         sh("ip", "link", "set", self.va, "netns", self.atk)
         sh("ip", "-n", self.srv, "addr", "add", f"{self.server_ip}/24", "dev", self.vs)
-        for ip in (self.spam_bot, self.guesser):
+        for ip in (self.spam_bot, self.guesser, self.pinger):
             sh("ip", "-n", self.atk, "addr", "add", f"{ip}/24", "dev", self.va)
         for ns, dev in ((self.srv, self.vs), (self.atk, self.va)):
             sh("ip", "-n", ns, "link", "set", dev, "up")
@@ -146,7 +151,8 @@ class BanStage:
         (self.conf / "jail.d/banlog.local").write_text(
             f"[banlog-spam]\nenabled = true\nlogpath = {s.spam_log}\nbackend = polling\n\n"
             f"[banlog-auth]\nenabled = true\nlogpath = {s.rsyslog.out}\nbackend = polling\n\n"
-            f"[banlog-auth-hard]\nenabled = true\nlogpath = {s.rsyslog.out}\nbackend = polling\n")
+            f"[banlog-auth-hard]\nenabled = true\nlogpath = {s.rsyslog.out}\nbackend = polling\n\n"
+            f"[banlog-pingback]\nenabled = true\nlogpath = {s.rsyslog.out}\nbackend = polling\n")
         sh("fail2ban-client", "-c", self.conf, "-t")
         out = open(self.dir / "fail2ban.out", "ab")
         # The server reads both logs in the stack's zone (php-fpm and rsyslog run in it too).

@@ -43,3 +43,23 @@ def test_spam_bot_and_password_guesser_are_banned(stage, stack):
     # session left other attackers' lines in the logs; the jails rightly count those too.)
     for jail in ("banlog-spam", "banlog-auth", "banlog-auth-hard"):
         assert not {stage.server_ip, "127.0.0.1"} & set(stage.banned(jail))
+
+
+def test_pingback_bot_is_banned(stage, stack):
+    """banlog-pingback (off by default; the stage turns it on): bogus pingbacks over HTTP from the
+    attacker's namespace, each a `Pingback error` line; the third within the hour bans."""
+    bot = stage.pinger
+    before = stack.rsyslog.lines()
+    assert stage.reachable(bot)
+    assert stage.attack(bot, "pingback", 2) == [200] * 2
+    wait_for(lambda: sum(l.endswith(f" from {bot}") and "Pingback error" in l for l in stack.rsyslog.lines()) >= 2,
+             10, what="pingback lines")
+    assert bot not in stage.banned("banlog-pingback")
+    assert stage.attack(bot, "pingback", 1) == [200]
+    wait_for(lambda: bot in stage.banned("banlog-pingback"), 30, interval=0.3, what="pingback ban")
+    wait_for(lambda: f"-s {bot}/32 -j DROP" in stage.firewall(), 30, interval=0.3, what="firewall rule")
+    assert not stage.reachable(bot)
+    new = [l for l in stack.rsyslog.lines()[len(before):] if l.endswith(f" from {bot}")]
+    assert len(new) == 3 and all(" Pingback error " in l and " generated from " in l for l in new), new
+    # The login jails do not count pingbacks.
+    assert bot not in stage.banned("banlog-auth") and bot not in stage.banned("banlog-auth-hard")
