@@ -3,6 +3,8 @@ redirects it to the author's archive, whose address holds the login name) and an
 `wp/v2/users` listing each write exactly their line, through the extension and through the
 pure-PHP fallback; with the refuse option on they get 403 and the `Blocked ...` line; a logged-in
 user is never counted nor refused."""
+import re
+
 import pytest
 
 from support.http import new_source
@@ -127,3 +129,24 @@ def test_each_scan_request_counts(site, refuse):
     for i in (1, 2, 3):
         c.get(f"/?rest_route=/wp/v2/users/{i}")
     assert auth_messages(site.stack, s, count=3) == [SEEN.format(s)] * 3
+
+
+def test_options_page_turns_refusal_on_and_off(site):
+    """Settings → banlog shows the option and how to turn the jails on; the Settings API form
+    (options.php, with the page's nonce) saves it."""
+    admin = site.stack.admin
+    page = admin.get("/wp-admin/options-general.php?page=banlog").text
+    assert 'name="banlog_options[refuse_user_enumeration]"' in page
+    assert "banlog install --enable banlog-auth,banlog-auth-hard,banlog-pingback,banlog-comment-flood," \
+           "banlog-user-enum --reload" in page
+    nonce = re.search(r'name="_wpnonce" value="([0-9a-f]+)"', page).group(1)
+    try:
+        for value, want in (("1", 1), ("0", 0)):
+            r = admin.post("/wp-admin/options.php", {"option_page": "banlog", "action": "update", "_wpnonce": nonce,
+                                                     "_wp_http_referer": "/wp-admin/options-general.php?page=banlog",
+                                                     "banlog_options[refuse_user_enumeration]": value})
+            assert r.status == 302, r.status
+            got = site.stack.php_eval("echo json_encode(Banlog_Plugin::options()['refuse_user_enumeration']);")
+            assert got == str(want)
+    finally:
+        site.stack.banlog_options(refuse_user_enumeration=0)

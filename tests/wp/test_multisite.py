@@ -18,7 +18,7 @@ NET_PAGE = "/wp-admin/network/settings.php?page=banlog-network"
 NET_EDIT = "/wp-admin/network/edit.php?action=banlog"
 SUB_PAGE = SUB + "/wp-admin/options-general.php?page=banlog"
 NETWORK_FIELDS = ("spam_log", "syslog", "syslog_facility", "syslog_target", "auth_log", "syslog_spam",
-                  "trusted_proxies", "proxy_header", "xmlrpc_multicall_stop")
+                  "trusted_proxies", "proxy_header", "xmlrpc_multicall_stop", "refuse_user_enumeration")
 HOSTILE = "<svg/onload=alert(document.domain)>"
 
 
@@ -112,6 +112,7 @@ def test_forged_options_post_changes_only_the_sites_own_setting(net, fallback):
         "banlog_options[syslog_target]": "tcp://10.0.0.1:25", "banlog_options[syslog]": "1",
         "banlog_options[trusted_proxies]": f"0.0.0.0/0\n::/0\n{HOSTILE}",
         "banlog_options[proxy_header]": "X-Evil", "banlog_options[xmlrpc_multicall_stop]": "",
+        "banlog_options[refuse_user_enumeration]": "1",
     })
     assert r.status == 302 and "settings-updated=true" in (r.header("Location") or ""), r.status
     try:
@@ -246,6 +247,25 @@ def test_multicall_stop_is_a_network_setting(net):
     assert b"<name>faultCode</name><value><int>403</int>" in r.body.replace(b"\n", b"").replace(b" ", b""), r.body[:500]
     assert auth_messages(net, src, count=2) == [f"XML-RPC authentication failure for admin from {src}",
                                                 f"XML-RPC multicall authentication failure from {src}"]
+
+
+def test_refusing_user_enumeration_is_a_network_setting(net):
+    """The super admin's choice holds on every site: a subsite's anonymous REST user listing is
+    refused (403) and logged as blocked while it is on, answered and logged while it is off."""
+    try:
+        assert effective(net, SUB)["refuse_user_enumeration"] == 0
+        network_options(net, refuse_user_enumeration=1)
+        assert effective(net, SUB)["refuse_user_enumeration"] == 1
+        src = new_source()
+        r = net.client(src).get(SUB + "/?rest_route=/wp/v2/users")
+        assert r.status == 403 and r.json()["code"] == "banlog_user_enumeration", (r.status, r.text[:300])
+        assert auth_messages(net, src) == [f"Blocked user enumeration attempt from {src}"]
+        network_options(net, refuse_user_enumeration=0)
+        src = new_source()
+        assert net.client(src).get(SUB + "/?rest_route=/wp/v2/users").status == 200
+        assert auth_messages(net, src) == [f"User enumeration attempt from {src}"]
+    finally:
+        network_options(net, refuse_user_enumeration=0)
 
 
 def test_per_site_activation(net):
