@@ -212,7 +212,7 @@ pub fn check_file(m: &Matcher, path: &str, mut each: impl FnMut(Tested)) -> Resu
 pub fn print_text(r: &FileReport) {
     println!("{}: {} lines tested, {} matched by no filter", r.path, r.lines, r.missed);
     for (jail, f) in &r.jails {
-        println!("  {jail:<17} {:>7} matched  ({})", f.matched, f.filter);
+        println!("  {jail:<20} {:>7} matched  ({})", f.matched, f.filter);
         let mut addrs: Vec<_> = f.addresses.iter().collect();
         addrs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         for (a, n) in addrs.iter().take(20) {
