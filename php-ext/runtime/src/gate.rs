@@ -47,6 +47,9 @@ pub enum GateError {
 /// The kind code of spam in the ring.
 const SPAM: u16 = 1;
 
+// Every event kind's code (spam 0, each AuthKind its index + 1) must have a bit in the mask.
+const _: () = assert!(AuthKind::ALL.len() < u16::BITS as usize, "GateRule::kinds needs a wider mask");
+
 fn auth_bit(kind: AuthKind) -> u16 {
     1u16 << crate::pool::auth_code(kind)
 }

@@ -45,10 +45,12 @@ pub const MAPPING_BYTES: usize = std::mem::size_of::<PoolArea>().div_ceil(4096) 
 
 /// The kind code of a gate pass: a guarded request the gate let through, in flight until it logs
 /// an event for its client or ends ([`PoolArea::resolve`]). Not an event: [`PoolArea::recent`]
-/// and the `accepted` counter leave it out.
-pub const PASS_KIND: u8 = 14;
+/// and the `accepted` counter leave it out. Far above the event codes (spam, then one per
+/// [`AuthKind`]), so that a new kind never takes it.
+pub const PASS_KIND: u8 = 0xf0;
 /// A gate pass that is over.
-pub const RESOLVED_KIND: u8 = 15;
+pub const RESOLVED_KIND: u8 = 0xf1;
+const _: () = assert!(AuthKind::ALL.len() < PASS_KIND as usize, "event kind codes must stay below the gate's");
 
 /// The name of a kind code: 0 is spam, then each [`AuthKind`] in its order (its index + 1).
 pub fn kind_name(code: u8) -> &'static str {
