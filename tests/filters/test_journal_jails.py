@@ -1,27 +1,14 @@
 """The auth jails `banlog install` writes for a journald-only host (backend = systemd, journalmatch on
 the auth facilities) ban through a real fail2ban-server reading a real systemd-journald, which runs
 in a private mount namespace (its own /run) so that this machine's journal is not touched."""
-import os
-import shutil
 import subprocess
 import textwrap
 
-from support.fail2ban import copy_fail2ban
-from support.sidecar import sidecar
-
-JOURNALD = "/lib/systemd/systemd-journald"
+from support.sidecar import JOURNALD, journal_jails
 
 
 def test_journal_jails_ban(tmp_path):
-    assert os.access(JOURNALD, os.X_OK), "systemd-journald is missing (apt-get install systemd)"
-    r = subprocess.run(["/usr/bin/python3", "-c", "import systemd.journal"], capture_output=True)
-    assert r.returncode == 0, "python3-systemd is missing (apt-get install python3-systemd)"
-    conf = copy_fail2ban(tmp_path / "fail2ban")
-    (conf / "jail.local").write_text("[DEFAULT]\nbanaction = dummy\nbanaction_allports = dummy\n"
-                                     "[sshd]\nenabled = false\n")
-    (conf / "fail2ban.local").write_text(f"[Definition]\nsocket = {tmp_path}/f2b.sock\npidfile = {tmp_path}/f2b.pid\n"
-                                         f"dbfile = :memory:\nlogtarget = {tmp_path}/f2b.log\n")
-    sidecar("install", "--fail2ban-dir", conf, "--auth-only", "--auth-source", "journal")
+    conf = journal_jails(tmp_path)
     # What the extension sends to a local socket (RFC 3164, no host name, like glibc's syslog()).
     script = textwrap.dedent(f"""\
         set -e

@@ -4,28 +4,17 @@ report reads the same lines back through `journalctl` (found from the jails, not
 runs in a private mount namespace (its own /run, and an empty /var/log/journal over this machine's)
 so that neither this machine's journal nor its entries take part."""
 import json
-import os
 import subprocess
 import textwrap
 
-from support.fail2ban import copy_fail2ban
 from support.paths import SIDECAR
-from support.sidecar import sidecar
+from support.sidecar import JOURNALD, journal_jails
 
-JOURNALD = "/lib/systemd/systemd-journald"
 GUESSER = "203.0.113.9"
 
 
 def test_report_reads_the_journal_the_jails_read(tmp_path):
-    assert os.access(JOURNALD, os.X_OK), "systemd-journald is missing (apt-get install systemd)"
-    r = subprocess.run(["/usr/bin/python3", "-c", "import systemd.journal"], capture_output=True)
-    assert r.returncode == 0, "python3-systemd is missing (apt-get install python3-systemd)"
-    conf = copy_fail2ban(tmp_path / "fail2ban")
-    (conf / "jail.local").write_text("[DEFAULT]\nbanaction = dummy\nbanaction_allports = dummy\n"
-                                     "[sshd]\nenabled = false\n")
-    (conf / "fail2ban.local").write_text(f"[Definition]\nsocket = {tmp_path}/f2b.sock\npidfile = {tmp_path}/f2b.pid\n"
-                                         f"dbfile = :memory:\nlogtarget = {tmp_path}/f2b.log\n")
-    sidecar("install", "--fail2ban-dir", conf, "--auth-only", "--auth-source", "journal")
+    conf = journal_jails(tmp_path)
     send = textwrap.dedent("""\
         import socket, sys, time
         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

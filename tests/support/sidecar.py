@@ -64,3 +64,26 @@ def check_report_page(path):
     # The only address in the page: the SVG namespace, a name that is never fetched.
     assert raw.count("http") == raw.count('xmlns="http://www.w3.org/2000/svg"'), raw
     return root
+
+
+JOURNALD = "/lib/systemd/systemd-journald"
+
+
+def journal_jails(tmp_path):
+    """A private fail2ban configuration with banlog's auth jails installed for a journald-only host
+    (`--auth-source journal`), its server's files under tmp_path, banning with the dummy action.
+    Checks first that journald and python3-systemd (fail2ban's journal backend) are there."""
+    import os
+
+    from .fail2ban import copy_fail2ban
+
+    assert os.access(JOURNALD, os.X_OK), "systemd-journald is missing (apt-get install systemd)"
+    r = subprocess.run(["/usr/bin/python3", "-c", "import systemd.journal"], capture_output=True)
+    assert r.returncode == 0, "python3-systemd is missing (apt-get install python3-systemd)"
+    conf = copy_fail2ban(tmp_path / "fail2ban")
+    (conf / "jail.local").write_text("[DEFAULT]\nbanaction = dummy\nbanaction_allports = dummy\n"
+                                     "[sshd]\nenabled = false\n")
+    (conf / "fail2ban.local").write_text(f"[Definition]\nsocket = {tmp_path}/f2b.sock\npidfile = {tmp_path}/f2b.pid\n"
+                                         f"dbfile = :memory:\nlogtarget = {tmp_path}/f2b.log\n")
+    sidecar("install", "--fail2ban-dir", conf, "--auth-only", "--auth-source", "journal")
+    return conf
