@@ -176,6 +176,33 @@ pub struct SourceStats {
     pub mirrored: u64,
 }
 
+impl SourceStats {
+    fn new(path: &str, role: &'static str) -> Self {
+        SourceStats { path: path.to_owned(), role, lines: 0, records: 0, too_long: 0, mirrored: 0 }
+    }
+
+    /// The next line that can be read as text, counting every line and the too long ones skipped.
+    fn next_text<R: std::io::BufRead>(
+        &mut self,
+        lines: &mut crate::check::Lines<R>,
+    ) -> Result<Option<String>, LogError> {
+        loop {
+            let line = lines.next_line().map_err(|source| LogError::Read { path: self.path.clone(), source })?;
+            match line {
+                None => return Ok(None),
+                Some(Line::Text(l)) => {
+                    self.lines += 1;
+                    return Ok(Some(l));
+                }
+                Some(Line::TooLong { .. }) => {
+                    self.lines += 1;
+                    self.too_long += 1;
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
     pub events: BTreeMap<&'static str, u64>,
@@ -347,18 +374,9 @@ impl<'a> Collector<'a> {
 
     fn fail2ban_file(&mut self, path: &str) -> Result<(), LogError> {
         let p = F2bParser::new();
-        let mut st =
-            SourceStats { path: path.to_owned(), role: "fail2ban", lines: 0, records: 0, too_long: 0, mirrored: 0 };
+        let mut st = SourceStats::new(path, "fail2ban");
         let mut lines = input::open(path)?;
-        while let Some(line) = lines.next_line().map_err(|source| LogError::Read { path: path.to_owned(), source })? {
-            st.lines += 1;
-            let line = match line {
-                Line::Text(l) => l,
-                Line::TooLong { .. } => {
-                    st.too_long += 1;
-                    continue;
-                }
-            };
+        while let Some(line) = st.next_text(&mut lines)? {
             let (rest, time) = self.m.cut_date(&line);
             let Some(r) = p.parse(&rest) else { continue };
             st.records += 1;
@@ -446,17 +464,9 @@ impl<'a> Collector<'a> {
         lines: &mut crate::check::Lines<R>,
         spam_logs_read: bool,
     ) -> Result<(), LogError> {
-        let mut st = SourceStats { path: path.to_owned(), role, lines: 0, records: 0, too_long: 0, mirrored: 0 };
+        let mut st = SourceStats::new(path, role);
         let kinds = kinds();
-        while let Some(line) = lines.next_line().map_err(|source| LogError::Read { path: path.to_owned(), source })? {
-            st.lines += 1;
-            let line = match line {
-                Line::Text(l) => l,
-                Line::TooLong { .. } => {
-                    st.too_long += 1;
-                    continue;
-                }
-            };
+        while let Some(line) = st.next_text(lines)? {
             let (rest, time) = self.m.cut_date(&line);
             // The kind through core's own parsers: the spam log's tail, or a syslog message.
             let (kind, addr) = if let Some((_, addr)) = parse_spam_tail(&rest) {
