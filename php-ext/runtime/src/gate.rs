@@ -398,26 +398,10 @@ mod tests {
     #[test]
     fn forked_workers_share_what_the_gate_sees() {
         let area = PoolArea::map().unwrap();
-        let mut pids = Vec::new();
-        for c in 0..3u8 {
-            // SAFETY: the child only does atomic stores into the shared mapping (no allocation,
-            // no lock) and leaves with _exit.
-            let pid = unsafe { libc::fork() };
-            assert!(pid >= 0, "fork failed");
-            if pid == 0 {
-                let addr = ring_addr(IpAddr::from([203, 0, 113, 9]));
-                area.record(NOW - SEC - i64::from(c), 1 + 1, 7, addr); // unknown_user
-                                                                       // SAFETY: ends the child without running the parent's atexit handlers or tests.
-                unsafe { libc::_exit(0) };
-            }
-            pids.push(pid);
-        }
-        for pid in pids {
-            let mut status = 0;
-            // SAFETY: waits for a child of this process; status is a valid out-pointer.
-            assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
-            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-        }
+        crate::pool::tests::in_forked_children(3, |c| {
+            let addr = ring_addr(IpAddr::from([203, 0, 113, 9]));
+            area.record(NOW - SEC - i64::from(c), 1 + 1, 7, addr); // unknown_user
+        });
         assert_eq!(kind_name(2), "unknown_user");
         let rule = GateRule::parse(b"soft", 3, 600).unwrap();
         assert!(check_(area, &rule, ip("203.0.113.9"), NOW).reached);

@@ -689,7 +689,7 @@ impl Published {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::Arc;
 
@@ -852,22 +852,17 @@ mod tests {
         });
     }
 
-    #[test]
-    fn forked_processes_share_the_counters() {
-        let area = PoolArea::map().unwrap();
-        let children = 4;
-        let each = 5_000u64;
+    /// Runs `child(c)` in `children` forked processes (`c` = 0, 1, …) and waits until each has
+    /// ended well. `child` must only touch the shared mapping: no allocation, no lock.
+    pub(crate) fn in_forked_children(children: u8, child: impl Fn(u8)) {
         let mut pids = Vec::new();
         for c in 0..children {
-            // SAFETY: the child only does atomic stores into the shared mapping (no allocation,
-            // no lock) and leaves with _exit.
+            // SAFETY: the child only does atomic stores into the shared mapping (the caller's
+            // promise: no allocation, no lock) and leaves with _exit.
             let pid = unsafe { libc::fork() };
             assert!(pid >= 0, "fork failed");
             if pid == 0 {
-                for i in 0..each {
-                    area.record(i64::try_from(i).unwrap_or(0), c, 0, [c; 16]);
-                }
-                area.add_written(each);
+                child(c);
                 // SAFETY: ends the child without running the parent's atexit handlers or tests.
                 unsafe { libc::_exit(0) };
             }
@@ -879,6 +874,19 @@ mod tests {
             assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
             assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
         }
+    }
+
+    #[test]
+    fn forked_processes_share_the_counters() {
+        let area = PoolArea::map().unwrap();
+        let children = 4;
+        let each = 5_000u64;
+        in_forked_children(children, |c| {
+            for i in 0..each {
+                area.record(i64::try_from(i).unwrap_or(0), c, 0, [c; 16]);
+            }
+            area.add_written(each);
+        });
         let c = area.counters();
         assert_eq!((c.accepted, c.written), (u64::from(children) * each, u64::from(children) * each));
         for e in area.recent(usize::MAX, 0) {
