@@ -12,19 +12,15 @@ from its own address, traced to three places: the spam log, the auth_log file an
 The bar: every request that got its response has its lines, once; no child crashes.
 """
 import json
-import os
 import pathlib
-import signal
-import threading
 import time
 
 import pytest
 
 from support.apache import ModPhp
-from test_fpm_lifecycle import MIN_REQUESTS, SECONDS, Load, account, stack  # noqa: F401  (stack: a fixture)
+from test_fpm_lifecycle import MIN_REQUESTS, SECONDS, KillAfterResponse, Load, account, stack  # noqa: F401  (stack: a fixture)
 
 STACK_ARGS = dict(max_requests=0, max_children=1)
-KILL_EVERY = 10  # per client thread
 
 
 class Site:
@@ -108,24 +104,9 @@ def test_apache_max_connections_per_child_recycling(stack, apache, figures):
 def test_apache_child_killed_right_after_its_response(stack, apache, figures):
     """The client thread that got a response sends SIGKILL to the child that served it, then looks
     for the request's line in the files at once: it must be there already."""
-    killed = []
-    lock = threading.Lock()
-
-    def kill(rec):
-        if rec["i"] % KILL_EVERY or not rec["worker"]:
-            return
-        try:
-            os.kill(rec["worker"], signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        if rec["kind"] == "auth":
-            on_disk = f"unknown user {rec['name']} from {rec['source']}" in stack.auth_log.read_text(errors="replace")
-        else:
-            on_disk = f" from host={rec['source']} marked as spam" in stack.spam_log.read_text(errors="replace")
-        with lock:
-            killed.append((rec["worker"], rec["kind"], rec["source"], on_disk))
-
+    kill = KillAfterResponse(stack)
     records = Load(Site(stack, apache), "ak", on_response=kill).run(SECONDS)
+    killed = kill.killed
     fig, problems = account(stack, records, "ak")
     missing = [k for k in killed if not k[3]]
     figures(**fig, children_killed=len(killed), killed_requests_on_disk_at_once=len(killed) - len(missing))

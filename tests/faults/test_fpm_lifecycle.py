@@ -255,15 +255,17 @@ def test_max_requests_recycling_under_load(stack, figures):
 KILL_EVERY = 10  # per client thread
 
 
-def test_worker_killed_right_after_its_request(stack, figures):
-    """The client thread that got a response sends SIGKILL to the worker that served it (named in
-    the response) at once, then looks for the request's line in the files without waiting: the
-    extension's request shutdown waited until the line was written, so it is there."""
-    _fpm(stack, max_requests=0, process_control_timeout=10)
-    killed = []
-    lock = threading.Lock()
+class KillAfterResponse:
+    """A Load's on_response: every KILL_EVERY-th response, SIGKILL to the worker that served it,
+    then at once (no wait) whether the request's line is in the files already. `killed` holds
+    (worker, kind, source, on_disk) per kill."""
 
-    def kill(rec):
+    def __init__(self, stack):
+        self.stack = stack
+        self.killed = []
+        self.lock = threading.Lock()
+
+    def __call__(self, rec):
         if rec["i"] % KILL_EVERY or not rec["worker"]:
             return
         try:
@@ -272,14 +274,23 @@ def test_worker_killed_right_after_its_request(stack, figures):
             return
         if rec["kind"] == "auth":
             needle = f"unknown user {rec['name']} from {rec['source']}"
-            on_disk = needle in stack.auth_log.read_text(errors="replace")
+            on_disk = needle in self.stack.auth_log.read_text(errors="replace")
         else:
-            on_disk = f" from host={rec['source']} marked as spam" in stack.spam_log.read_text(errors="replace")
-        with lock:
-            killed.append((rec["worker"], rec["kind"], rec["source"], on_disk))
+            needle = f" from host={rec['source']} marked as spam"
+            on_disk = needle in self.stack.spam_log.read_text(errors="replace")
+        with self.lock:
+            self.killed.append((rec["worker"], rec["kind"], rec["source"], on_disk))
 
+
+def test_worker_killed_right_after_its_request(stack, figures):
+    """The client thread that got a response sends SIGKILL to the worker that served it (named in
+    the response) at once, then looks for the request's line in the files without waiting: the
+    extension's request shutdown waited until the line was written, so it is there."""
+    _fpm(stack, max_requests=0, process_control_timeout=10)
+    kill = KillAfterResponse(stack)
     log_before = len(stack.fpm_log())
     records = Load(stack, "kl", on_response=kill).run(SECONDS)
+    killed = kill.killed
     fig, problems = account(stack, records, "kl")
     log = "\n".join(stack.fpm_log()[log_before:])
     by_signal = {w for w, *_ in killed if re.search(rf"child {w} exited on signal 9 \(SIGKILL\)", log)}
