@@ -35,7 +35,7 @@ def cgi_fcgi(sock: pathlib.Path, params: dict, timeout=600) -> tuple[bytes, int]
     return p.stdout, time.perf_counter_ns() - t0
 
 
-def FpmPool(d: pathlib.Path, ext: pathlib.Path | None, wrap=lambda args: args):
+def FpmPool(d: pathlib.Path, ext: pathlib.Path | None, wrap=lambda args: args, ini=None):
     """php-fpm with one static worker listening on <dir>/php-fpm.sock (the tests' pool,
-    tests/support/fcgi.py); `wrap` runs it in a namespace."""
-    return SupportPool(d, ext, workers=1, wrap=wrap)
+    tests/support/fcgi.py); `wrap` runs it in a namespace, `ini` sets php.ini values."""
+    return SupportPool(d, ext, workers=1, wrap=wrap, ini=ini)

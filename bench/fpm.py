@@ -97,7 +97,12 @@ class FpmParts:
         logs = self.w / "fpm-logs"
         logs.mkdir(exist_ok=True)
         os.chmod(logs, 0o777)
-        pool = FpmPool(d, EXT, wrap=self.in_ns)
+        # A spool directory of this run's own: journals another run left for /dev/log stay there.
+        spool = self.w / "fpm-spool"
+        spool.mkdir(exist_ok=True)
+        shutil.chown(spool, "www-data", "www-data")
+        os.chmod(spool, 0o700)
+        pool = FpmPool(d, EXT, wrap=self.in_ns, ini={"banlog.spool_dir": spool})
         script = d / "fpm-request.php"
         shutil.copy(BENCH / "php" / "fpm-request.php", script)
         os.chmod(script, 0o644)

@@ -2,11 +2,13 @@
 //!
 //! Lifecycle, named after PHP's phases:
 //! - `minit`: php.ini directives, the fork handler, the pool's shared mapping (before the server
-//!   forks its workers), the local time zone (while single-threaded);
+//!   forks its workers), the local time zone (while single-threaded), the step after the response;
 //! - `rinit`: nothing to do: the writer starts on a process's first event, after any fork;
-//! - `rshutdown`: in requests that made events, makes sure they are written before php-fpm ends
-//!   the response: written here when the writer thread is idle, else a short bounded wait for it;
-//!   then the settings go back to the php.ini defaults;
+//! - `rshutdown`: in requests that made events, makes sure they are written (or, for syslog, kept
+//!   in a journal on disk) before php-fpm ends the response: written here when the writer thread
+//!   is idle, else a short bounded wait for it; then the settings go back to the php.ini defaults;
+//! - after the response (the SAPI's `deactivate`, see `after_response`): the journal's lines are
+//!   sent, so the syslog daemon wakes once the client has its answer;
 //! - `mshutdown`: the process that owns the writer drains and stops it.
 //!
 //! Apache's graceful restart runs `mshutdown` and then `minit` again in the same parent process.
@@ -24,6 +26,7 @@ use ext_php_rs::{info_table_end, info_table_header, info_table_row, info_table_s
 
 use crate::host::{zone, VERSION};
 
+mod after_response;
 mod call_frame;
 mod functions;
 mod host;
@@ -53,6 +56,7 @@ unsafe extern "C" fn minit(_type: i32, module_number: i32) -> i32 {
         // Before php-fpm or Apache fork their workers: they all inherit the one mapping.
         pool::init();
         zone();
+        after_response::install();
     })
 }
 
@@ -71,6 +75,7 @@ unsafe extern "C" fn rshutdown(_type: i32, _module_number: i32) -> i32 {
 
 unsafe extern "C" fn mshutdown(_type: i32, module_number: i32) -> i32 {
     guarded(|| {
+        after_response::uninstall();
         process::shutdown(MSHUTDOWN_WAIT);
     });
     // SAFETY: called once at module shutdown with the number PHP gave minit.

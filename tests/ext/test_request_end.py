@@ -2,8 +2,10 @@
 alternating between two sites' settings (a spam log file for one, syslog into a real rsyslogd for
 the other, as the benchmark's requests do and a multisite worker does) opens no file and makes no
 connection per request once each site has logged, also after the writer thread's own round (where
-it closes the sinks no settings use); the request's own thread writes its line (no hand-over to the
-writer thread); and every line arrives, once, in order. And more sites than a worker remembers
+it closes the sinks no settings use); the request's own thread writes its spam line, puts its
+syslog line in the sink's journal and sends it once php-fpm has ended the response, so the syslog
+daemon is not woken while the client waits; no thread is woken; and every line arrives, once, in
+order. And more sites than a worker remembers
 still get each line in their own log."""
 import json
 import pathlib
@@ -67,7 +69,7 @@ def test_alternating_sites_open_nothing_per_request(site):
         assert request(i) == pid
     trace = d / "strace.txt"
     strace = subprocess.Popen(["strace", "-f", "-qq", "-s", "200", "-p", str(pid), "-o", str(trace),
-                               "-e", "trace=open,openat,socket,connect,close,statx,newfstatat,write,sendto,futex"],
+                               "-e", "trace=open,openat,socket,connect,close,statx,newfstatat,write,pwrite64,sendto,futex"],
                               stderr=subprocess.PIPE)
     try:
         # strace prints each thread it attached to; give it the moment it needs to attach.
@@ -83,15 +85,25 @@ def test_alternating_sites_open_nothing_per_request(site):
     made = [c for c in calls if re.search(r"\b(open|openat|socket|connect)\(", c)]
     log_opens = [c for c in made if "spam.log" in c or str(rsyslog.socket) in c or "socket(" in c]
     assert not log_opens, "\n".join(log_opens)
-    # The worker's own thread wrote each line: one write() into the spam log per spam request and
-    # one send (a write() on the connected socket) per auth request.
-    spam_writes = [c for c in calls if re.search(r"write\(\d+, \"[^\"]*comment id=\d+ from host=", c)]
-    sends = [c for c in calls if re.search(r"(?:write|sendto)\(\d+, \"<37>", c)]
-    assert len(spam_writes) == TRACED // 2 and len(sends) == TRACED // 2, (len(spam_writes), len(sends))
-    writer_tids = {c.split()[0] for c in spam_writes + sends} - {str(pid)}
+    # The worker's own thread wrote each spam line (one write() into the spam log per spam request)
+    # and put each syslog line in the journal (one pwrite64() per auth request).
+    spam_writes = [c for c in calls if re.search(r" write\(\d+, \"[^\"]*comment id=\d+ from host=", c)]
+    journaled = [c for c in calls if re.search(r" pwrite64\(\d+, \"<37>", c)]
+    assert len(spam_writes) == TRACED // 2 and len(journaled) == TRACED // 2, (len(spam_writes), len(journaled))
+    writer_tids = {c.split()[0] for c in spam_writes + journaled} - {str(pid)}
     assert not writer_tids, f"lines written by another thread than the worker's: {writer_tids}"
-    # A wake of the writer thread is a futex wake; a rare one comes from the writer thread's own
-    # round meeting a request on the sinks' lock, not from handing lines over.
+    # Each syslog line was sent (a write() on the connected socket) after the response: the
+    # worker's thread ends the FastCGI request (its END_REQUEST record, type 3), then sends. The
+    # writer thread sends instead, rarely, when it held the sinks' lock at that moment.
+    sends = [c for c in calls if re.search(r" (?:write|sendto)\(\d+, \"<37>", c)]
+    assert len(sends) == TRACED // 2, len(sends)
+    order = "".join("J" if c in journaled else "S" if c in sends else "E"
+                    for c in calls if c.startswith(f"{pid} ")
+                    and (c in journaled or c in sends or re.search(r" write\(\d+, \"\\1\\6.*\\1\\3\\0\\1", c)))
+    assert re.fullmatch(r"(?:E|JES?)+", order), order
+    assert order.count("JES") >= TRACED // 2 - 2, order
+    # No hand-over: a rare futex wake comes from the writer thread's own round meeting a request
+    # on the sinks' lock.
     wakes = [c for c in calls if c.startswith(f"{pid} futex(") and "FUTEX_WAKE" in c]
     assert len(wakes) <= 2, "\n".join(wakes)
     # Every line arrived once, in order.

@@ -119,7 +119,8 @@ impl Pipeline {
     /// held for a retry), then it starts counting afresh. True when there were none.
     ///
     /// The calling thread writes them itself when the writer thread has not taken them yet and
-    /// is not busy (see [`Writer::write_inline`]); else it wakes the writer and waits.
+    /// is not busy (see [`Writer::write_inline`]); syslog lines go to their sink's journal, and
+    /// [`Pipeline::after_response`] sends them. Else it wakes the writer and waits.
     pub fn finish_request(&self, producer: &mut Producer, timeout: Duration) -> bool {
         let target = producer.take_last_accepted();
         if target == 0 || self.state().counters.writer.processed.load(SeqCst) >= target {
@@ -127,11 +128,25 @@ impl Pipeline {
         }
         match self.writer.write_inline() {
             Inline::Done if self.state().counters.writer.processed.load(SeqCst) >= target => return true,
-            Inline::Done => {}
+            Inline::Journaled if self.state().counters.writer.processed.load(SeqCst) >= target => {
+                producer.journaled = true;
+                return true;
+            }
+            Inline::Done | Inline::Journaled => {}
             // Lines held for a retry, a file to reopen: the writer thread's work, now.
             Inline::Writer => self.queue.wake(),
         }
         self.wait_processed(target, timeout)
+    }
+
+    /// Once the response of `producer`'s request is out (PHP's SAPI deactivation, after php-fpm
+    /// has ended the response): sends the syslog lines the request's end left in journals, on
+    /// this thread, or wakes the writer thread to do it. The syslog daemon is woken by this send,
+    /// after the response rather than while the client waits for it.
+    pub fn after_response(&self, producer: &mut Producer) {
+        if std::mem::take(&mut producer.journaled) && !self.writer.send_after_response() {
+            self.queue.wake();
+        }
     }
 
     /// Waits until every event accepted so far is written and nothing waits for a retry.

@@ -104,6 +104,17 @@ pub fn finish_request(timeout: Duration) -> bool {
     })
 }
 
+/// The response of this thread's request is out: sends what its end left in journals.
+pub fn after_response() {
+    PRODUCER.with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            if let Some((pl, p)) = slot.as_mut().filter(|(pl, _)| pl.pid() == pid()) {
+                pl.after_response(p);
+            }
+        }
+    })
+}
+
 /// This process's pipeline if it has started one.
 pub fn existing() -> Option<Arc<Pipeline>> {
     let cur = CURRENT.lock();

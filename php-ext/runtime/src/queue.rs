@@ -161,6 +161,8 @@ pub struct Producer {
     sent: SentSettings,
     unwoken: usize,
     last_accepted: u64,
+    /// The last request's end left syslog lines in a journal, to send once its response is out.
+    pub(crate) journaled: bool,
 }
 
 /// The settings a producer has sent the writer, by slot (at most [`SETTINGS_SLOTS`]).
@@ -214,7 +216,7 @@ impl Producer {
     pub(crate) fn new(queue: Arc<Queue>) -> Self {
         static NEXT_ID: AtomicU32 = AtomicU32::new(1);
         let id = NEXT_ID.fetch_add(1, Relaxed);
-        Producer { queue, id, sent: SentSettings::default(), unwoken: 0, last_accepted: 0 }
+        Producer { queue, id, sent: SentSettings::default(), unwoken: 0, last_accepted: 0, journaled: false }
     }
 
     /// The process-wide count of accepted events right after this producer's last event (0 before

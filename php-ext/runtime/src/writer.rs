@@ -30,6 +30,9 @@ const IDLE_WAKE: Duration = Duration::from_secs(1);
 const INLINE_MAX: usize = 64;
 /// How soon the writer looks again at a sink that is busy for a moment.
 const BUSY_NAP: Duration = Duration::from_millis(5);
+/// How often the writer looks for lines that killed processes left in their journals for its
+/// syslog targets (a directory listing).
+const ADOPT_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) struct Writer {
     overflow: Arc<Overflow>,
@@ -53,6 +56,8 @@ struct Drain {
     held: u64,
     /// Settings changed: sinks that no route uses any more are closed at the writer's next step.
     retain_due: bool,
+    /// When the writer next looks for lines left by killed processes.
+    adopt_at: Instant,
 }
 
 /// The settings a producer sent for one slot, and their sinks.
@@ -76,6 +81,9 @@ struct Slot {
 pub(crate) enum Inline {
     /// Everything queued is written (or held for a retry, as the writer would have).
     Done,
+    /// Everything queued is written or, for syslog, kept in a journal: those lines are sent once
+    /// the response is out ([`Writer::send_after_response`]).
+    Journaled,
     /// Left to the writer thread: it is busy, the queue is long, or a sink needs its care.
     Writer,
 }
@@ -88,7 +96,15 @@ impl Writer {
         sinks: Sinks,
         retry: Duration,
     ) -> Self {
-        let drain = Drain { rx: Some(rx), sinks, routes: Vec::new(), stop_at: None, held: 0, retain_due: false };
+        let drain = Drain {
+            rx: Some(rx),
+            sinks,
+            routes: Vec::new(),
+            stop_at: None,
+            held: 0,
+            retain_due: false,
+            adopt_at: Instant::now(),
+        };
         Writer { overflow, state, retry, sinks: Mutex::new(drain) }
     }
 
@@ -162,15 +178,33 @@ impl Writer {
         }
         let Some(mut d) = self.sinks.try_lock() else { return Inline::Writer };
         let queued = d.rx.as_ref().map_or(usize::MAX, Receiver::len);
-        if queued > INLINE_MAX || d.sinks.pending() > 0 || d.held > 0 || d.stop_at.is_some() {
+        // Lines a journal keeps are on their way; any other waiting line needs the writer.
+        if queued > INLINE_MAX || d.sinks.unjournaled_pending() > 0 || d.held > 0 || d.stop_at.is_some() {
             return Inline::Writer;
         }
         let out = self.step(&mut d, Mode::Inline);
-        if out.deferred || d.sinks.pending() > 0 || d.stop_at.is_some() {
+        if out.deferred || d.sinks.unjournaled_pending() > 0 || d.stop_at.is_some() {
             Inline::Writer
+        } else if d.sinks.pending() > 0 {
+            Inline::Journaled
         } else {
             Inline::Done
         }
+    }
+
+    /// Once a request's response is out: sends the syslog lines its end left in journals, on the
+    /// calling thread, unless the writer thread is at it. False when the writer thread must
+    /// finish the job (it is busy, or a sink needs its care).
+    pub fn send_after_response(&self) -> bool {
+        if !self.overflow.is_empty() {
+            return false;
+        }
+        let Some(mut d) = self.sinks.try_lock() else { return false };
+        if d.stop_at.is_some() || d.rx.as_ref().map_or(usize::MAX, Receiver::len) > INLINE_MAX {
+            return false;
+        }
+        self.step(&mut d, Mode::AfterResponse);
+        d.sinks.pending() == 0 && d.held == 0
     }
 
     /// Takes a batch off the queue (and, for the writer thread, the overflow list), routes and
@@ -178,7 +212,7 @@ impl Writer {
     fn step(&self, d: &mut Drain, mode: Mode) -> Step {
         let mut taken = 0;
         let mut events = 0u64;
-        let Drain { rx, sinks, routes, stop_at, held, retain_due } = d;
+        let Drain { rx, sinks, routes, stop_at, held, retain_due, adopt_at } = d;
         let Some(rx) = rx.as_ref() else { return Step { taken: 0, deferred: false, busy: false } };
         // A bug in formatting or writing must not kill the thread, nor unwind into PHP.
         let step = catch_unwind(AssertUnwindSafe(|| {
@@ -241,6 +275,10 @@ impl Writer {
                     route = Some(r);
                     events += 1;
                 }
+            }
+            if mode == Mode::Writer && Instant::now() >= *adopt_at {
+                *adopt_at = Instant::now() + ADOPT_EVERY;
+                sinks.adopt_left();
             }
             sinks.write_pending(self.retry, mode)
         }));

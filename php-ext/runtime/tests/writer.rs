@@ -441,3 +441,53 @@ fn a_syslog_target_in_trouble_is_closed_once_its_settings_are_left() {
     assert_eq!(rt.stats().dropped, 0);
     rt.stop(Duration::from_secs(5));
 }
+
+#[test]
+fn a_requests_syslog_line_waits_in_the_journal_until_its_response_is_out() {
+    // A healthy syslog sink: the request's end puts the line in the journal (on disk, in the
+    // spool directory) and sends nothing; after the response the same thread sends it and the
+    // journal is emptied. Lines of a producer killed in between would be in that file.
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("log.sock");
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let daemon = UnixDatagram::bind(&sock).unwrap();
+    daemon.set_nonblocking(true).unwrap();
+    let mut st = Settings::default();
+    st.set("syslog_target", &SettingValue::Str(sock.to_str().unwrap().into())).unwrap();
+    let s = Arc::new(st);
+    let auth = |n: u8| Event {
+        stamp: Stamp::now(),
+        kind: EventKind::Auth {
+            kind: AuthKind::Failure,
+            user: format!("user{n}").as_str().into(),
+            addr: "192.0.2.1".parse().unwrap(),
+        },
+    };
+    let mut o = opts();
+    o.spool_dir = Some(spool.clone());
+    o.retry_interval = Duration::from_secs(30); // the writer thread does not come by itself
+    let rt = start(o);
+    let mut p = rt.producer();
+    // The first event connects (the writer thread's work), then the sink is healthy.
+    p.submit(&s, auth(0));
+    assert!(rt.flush(Duration::from_secs(5)));
+    let mut buf = [0u8; 512];
+    assert!(daemon.recv(&mut buf).is_ok());
+    let journal = || {
+        let files: Vec<_> = std::fs::read_dir(&spool).unwrap().map(|e| e.unwrap().path()).collect();
+        files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect::<String>()
+    };
+    for n in 1..=3 {
+        p.submit(&s, auth(n));
+        assert!(rt.finish_request(&mut p, Duration::from_secs(5)));
+        let kept = journal();
+        assert!(kept.contains(&format!("for user{n} from 192.0.2.1\n")), "{kept:?}");
+        rt.after_response(&mut p);
+        let got = daemon.recv(&mut buf).expect("sent after the response");
+        assert!(String::from_utf8_lossy(&buf[..got]).ends_with(&format!("for user{n} from 192.0.2.1")));
+        assert_eq!(journal(), "", "the journal is emptied once its lines are sent");
+    }
+    assert!(daemon.recv(&mut buf).is_err(), "each line once");
+    rt.stop(Duration::from_secs(5));
+}

@@ -6,8 +6,12 @@ pub enum Mode {
     Writer,
     /// Writes only to sinks that are ready: a file open and not rotated away, a syslog socket
     /// connected. Opening, reconnecting and retrying are left to the writer thread
-    /// ([`Outcome::deferred`]), which sleeps between retries.
+    /// ([`Outcome::deferred`]), which sleeps between retries. Syslog lines go to their sink's
+    /// journal, to be sent once the response is out ([`Outcome::journaled`]).
     Inline,
+    /// A request's thread once its response is out: as [`Mode::Inline`], but syslog lines are
+    /// sent, the journal's first.
+    AfterResponse,
 }
 
 /// What one write attempt over the sinks achieved.
@@ -22,6 +26,9 @@ pub struct Outcome {
     /// A sink is waiting for something that comes soon (a socket with room again, a connection
     /// being made): the writer looks again after a short nap rather than the retry interval.
     pub busy: bool,
+    /// Syslog lines wait in their sink's journal ([`Mode::Inline`]): kept, to be sent after the
+    /// response.
+    pub journaled: bool,
 }
 
 impl Outcome {
@@ -31,6 +38,7 @@ impl Outcome {
         self.failed_attempts += o.failed_attempts;
         self.deferred |= o.deferred;
         self.busy |= o.busy;
+        self.journaled |= o.journaled;
     }
 }
 

@@ -76,7 +76,7 @@ impl FileSink {
         if self.buf.is_empty() || self.retry_at.is_some_and(|t| now < t) {
             return out;
         }
-        if mode == Mode::Inline {
+        if mode != Mode::Writer {
             match self.open_size() {
                 Some(size) => {
                     let result = self.write_buf(size);

@@ -2,6 +2,7 @@
 
 mod attempt;
 pub mod file;
+mod journal;
 pub mod spool;
 pub mod syslog;
 
@@ -236,6 +237,17 @@ impl Sinks {
             out.add(s.write_pending(now, retry, mode));
         }
         out
+    }
+
+    /// Lines waiting that no journal keeps: a request's end must see to them.
+    pub fn unjournaled_pending(&self) -> u64 {
+        self.pending() - self.syslogs.iter().flatten().map(|s| s.journaled() as u64).sum::<u64>()
+    }
+
+    /// Takes over lines that ended processes left for this writer's syslog targets (see
+    /// [`SyslogSink::adopt_left`]). True when some were found.
+    pub fn adopt_left(&mut self) -> bool {
+        self.syslogs.iter_mut().flatten().fold(false, |found, s| s.adopt_left() | found)
     }
 
     /// Lines still waiting in any sink.

@@ -151,6 +151,32 @@ impl Backlog {
         b
     }
 
+    /// Where this backlog's files go, and its part of their names (for the sink's journal).
+    pub fn config(&self) -> (&SpoolConfig, &str) {
+        (&self.cfg, &self.stem)
+    }
+
+    /// The records held in memory, oldest first.
+    pub fn in_memory(&self) -> impl Iterator<Item = &[u8]> {
+        self.mem.iter().map(|h| &h.frame[..])
+    }
+
+    /// Whether some records wait in a spool file.
+    pub fn on_disk(&self) -> bool {
+        self.spool.is_some()
+    }
+
+    /// Takes over a spool or journal that an ended process left for this target (a worker killed
+    /// after its response), so that its lines are sent now rather than when a new process first
+    /// writes to the target; they come after the records in memory. True when one was taken.
+    pub fn adopt_left(&mut self) -> bool {
+        if self.spool.is_some() {
+            return false;
+        }
+        self.adopt();
+        self.spool.is_some()
+    }
+
     /// Records waiting, in memory and on disk.
     pub fn len(&self) -> usize {
         let disk = self.spool.as_ref().map_or(0, |s| s.lines);
@@ -407,6 +433,11 @@ fn open_left(path: &Path) -> Option<Spool> {
     if !m.file_type().is_file() || m.uid() != euid() || !lock(&file) {
         return None;
     }
+    // Another process took it over, sent it and removed it while this one opened it: its lines
+    // must not go twice.
+    if file.metadata().ok()?.nlink() == 0 {
+        return None;
+    }
     let mut lines = 0u64;
     let mut buf = vec![0u8; READ_CHUNK];
     let mut off = 0u64;
@@ -432,7 +463,7 @@ fn lock(file: &File) -> bool {
 }
 
 /// Creates a new spool file: exclusively, never through a link, 0600, locked.
-fn create(dir: &Path, stem: &str) -> io::Result<(File, PathBuf)> {
+pub(super) fn create(dir: &Path, stem: &str) -> io::Result<(File, PathBuf)> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let path = dir.join(format!("{stem}-{}-{nanos}.spool", std::process::id()));
     let file = OpenOptions::new()
@@ -460,7 +491,7 @@ fn flush(s: &mut Spool) -> io::Result<()> {
 }
 
 /// `syslog-127_0_0_1_514-<hash>`: readable, and distinct for distinct targets.
-fn stem(kind: &str, target: &str) -> String {
+pub(super) fn stem(kind: &str, target: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in target.bytes() {
         h ^= u64::from(b);

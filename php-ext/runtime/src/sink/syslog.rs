@@ -20,6 +20,7 @@ use banlog_core::clock::LocalTime;
 use banlog_core::line::push_syslog_head;
 
 use super::attempt::{unix_now, Mode, Outcome};
+use super::journal::Journal;
 use super::spool::{Backlog, SpoolConfig};
 use crate::settings::SyslogTarget;
 use crate::stats::{Figures, SinkStats};
@@ -165,6 +166,9 @@ pub struct SyslogSink {
     conn: Conn,
     /// Whole messages, formatted when their event was routed (time stamp of the hook call).
     backlog: Backlog,
+    /// The first messages of the backlog again, on disk: kept at a request's end, until they
+    /// are sent after the response.
+    journal: Journal,
     /// Bytes of the oldest message already sent (a stream took part of it).
     sent_off: usize,
     new_dropped: u64,
@@ -190,6 +194,7 @@ impl SyslogSink {
             hostname,
             conn: Conn::None,
             backlog,
+            journal: Journal::default(),
             sent_off: 0,
             new_dropped: 0,
             retry_at: None,
@@ -264,6 +269,7 @@ impl SyslogSink {
                 if let Ok(off) = link.send(frame, self.sent_off) {
                     if off >= link.wire_len(frame) {
                         self.backlog.pop_front();
+                        self.journal.sent(1);
                     }
                 }
             }
@@ -271,6 +277,10 @@ impl SyslogSink {
         }
         self.conn = Conn::None;
         let lost = self.backlog.persist();
+        if lost == 0 {
+            // They are all in the spool now.
+            self.journal.clear();
+        }
         self.stats.dropped += lost;
         self.note_spool_error();
         lost
@@ -285,11 +295,17 @@ impl SyslogSink {
     }
 
     /// Sends what is queued, as far as the socket takes it without waiting; after a failure,
-    /// waits for `retry` before it tries again. In [`Mode::Inline`], sends only over a connection
-    /// already made, and leaves the rest to the writer thread, which also makes connections.
+    /// waits for `retry` before it tries again. In [`Mode::Inline`], puts the lines in the
+    /// journal when the sink is in good health; else, and in [`Mode::AfterResponse`], sends only
+    /// over a connection already made and leaves the rest to the writer thread, which also makes
+    /// connections.
     pub fn write_pending(&mut self, now: Instant, retry: Duration, mode: Mode) -> Outcome {
         let mut out = Outcome { dropped: std::mem::take(&mut self.new_dropped), ..Default::default() };
         if self.backlog.is_empty() || self.retry_at.is_some_and(|t| now < t) {
+            return out;
+        }
+        if mode == Mode::Inline && self.journal_rest() {
+            out.journaled = true;
             return out;
         }
         if mode == Mode::Writer {
@@ -309,7 +325,7 @@ impl SyslogSink {
                     return out;
                 }
                 _ => {
-                    out.deferred = mode == Mode::Inline;
+                    out.deferred = mode != Mode::Writer;
                     return out;
                 }
             };
@@ -324,6 +340,7 @@ impl SyslogSink {
                 match link.send(frame, self.sent_off) {
                     Ok(off) if off >= link.wire_len(frame) => {
                         self.backlog.pop_front();
+                        self.journal.sent(1);
                         self.sent_off = 0;
                         out.written += 1;
                     }
@@ -355,9 +372,39 @@ impl SyslogSink {
             }
         }
         self.note_spool_error();
-        out.deferred |= mode == Mode::Inline && !self.backlog.is_empty();
+        out.deferred |= mode != Mode::Writer && !self.backlog.is_empty();
         self.stats.written += out.written;
         out
+    }
+
+    /// At a request's end, for a sink in good health (connected, every waiting line in memory):
+    /// puts the lines not in the journal yet there, to be sent after the response. False when the
+    /// journal cannot keep them: the caller sends them now.
+    fn journal_rest(&mut self) -> bool {
+        if !matches!(self.conn, Conn::Ready(_)) || self.down || self.sent_off > 0 || self.backlog.on_disk() {
+            return false;
+        }
+        let (cfg, stem) = self.backlog.config();
+        let kept = self.journal.append(cfg, stem, self.backlog.in_memory().skip(self.journal.lines()));
+        if let Some(e) = self.journal.error.take() {
+            // Said once, not at every request: lines still go out, sent at once.
+            if self.stats.last_error.as_ref() != Some(&e) {
+                self.stats.errors += 1;
+                self.stats.last_error = Some(e);
+                self.stats.last_error_at = Some(unix_now());
+            }
+        }
+        kept
+    }
+
+    /// Lines that wait in the journal, to be sent after the response.
+    pub fn journaled(&self) -> usize {
+        self.journal.lines()
+    }
+
+    /// Takes over lines an ended process left for this target.
+    pub fn adopt_left(&mut self) -> bool {
+        self.backlog.adopt_left()
     }
 
     /// Starts a connection when there is none, and picks up the one a thread has made.

@@ -1,0 +1,175 @@
+//! A syslog sink's journal: the lines a request's end handed over that are not sent yet.
+//!
+//! Sending to a syslog daemon wakes it, and on a small machine the daemon then competes with the
+//! response for the cores: sent before the response, the line cost the request as much as the
+//! anchors' whole open-send-close. So a request's end writes its lines to this file (one `pwrite`
+//! into the page cache, which outlives the process) and sends them once php-fpm has ended the
+//! response (`Pipeline::after_response`; the writer thread when that thread cannot). A worker
+//! killed in between leaves the file behind; it is named and locked as a spool file is, so another
+//! process writing to the same target takes it over and sends its lines (`spool.rs`; writers look
+//! for such files every second).
+//!
+//! The file is emptied each time all its lines are sent. A process killed after sending some of
+//! them but before that leaves lines that are sent twice: delivery is at least once, never lost.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use super::spool::{create, SpoolConfig};
+
+#[derive(Default)]
+pub struct Journal {
+    file: Option<(File, PathBuf)>,
+    /// Bytes in the file.
+    len: u64,
+    /// Lines in the file, all still unsent: the first ones of the sink's backlog.
+    lines: usize,
+    buf: Vec<u8>,
+    /// Why the last append failed (the sink then sends at once, as without a journal).
+    pub error: Option<String>,
+}
+
+impl Journal {
+    pub fn lines(&self) -> usize {
+        self.lines
+    }
+
+    /// Appends `frames` with one write. False when they could not be kept (no usable spool
+    /// directory, spooling off, the file full or failing): nothing of them is in the file then.
+    pub fn append<'a>(&mut self, cfg: &SpoolConfig, stem: &str, frames: impl Iterator<Item = &'a [u8]>) -> bool {
+        if cfg.max_bytes == 0 {
+            return false;
+        }
+        if self.file.is_none() {
+            let made = cfg.dir().map_err(str::to_owned).and_then(|dir| {
+                create(dir, stem).map_err(|e| format!("cannot create a journal file in {}: {e}", dir.display()))
+            });
+            match made {
+                Ok(f) => self.file = Some(f),
+                Err(e) => {
+                    self.error = Some(e);
+                    return false;
+                }
+            }
+        }
+        let (file, path) = self.file.as_ref().expect("made above");
+        self.buf.clear();
+        let mut n = 0;
+        for frame in frames {
+            // One record per line, as in a spool file.
+            self.buf.extend(frame.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
+            self.buf.push(b'\n');
+            n += 1;
+        }
+        if self.len + self.buf.len() as u64 > cfg.max_bytes {
+            self.error = Some(format!("journal {} full ({} bytes)", path.display(), cfg.max_bytes));
+            return false;
+        }
+        if let Err(e) = file.write_all_at(&self.buf, self.len) {
+            // A part may have reached the file: cut it off, so that no line is half kept.
+            let _ = file.set_len(self.len);
+            self.error = Some(format!("cannot write journal {}: {e}", path.display()));
+            return false;
+        }
+        self.len += self.buf.len() as u64;
+        self.lines += n;
+        true
+    }
+
+    /// The first `n` of the journal's lines were sent; once all are, the file is emptied.
+    pub fn sent(&mut self, n: usize) {
+        if self.lines == 0 {
+            return;
+        }
+        self.lines = self.lines.saturating_sub(n);
+        if self.lines == 0 {
+            self.empty();
+        }
+    }
+
+    /// The lines are kept elsewhere now (the spool, at the process's end): the file lets go of
+    /// them.
+    pub fn clear(&mut self) {
+        self.lines = 0;
+        self.empty();
+    }
+
+    fn empty(&mut self) {
+        if let (Some((file, _)), true) = (&self.file, self.len > 0) {
+            if file.set_len(0).is_ok() {
+                self.len = 0;
+            }
+        }
+    }
+}
+
+impl Drop for Journal {
+    /// An empty journal goes; one with unsent lines stays for another process to send them.
+    fn drop(&mut self) {
+        if let (Some((_, path)), 0) = (&self.file, self.lines) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::spool::{stem, Backlog};
+    use std::sync::Arc;
+
+    fn frames(v: &[&'static str]) -> Vec<&'static [u8]> {
+        v.iter().map(|s| s.as_bytes()).collect()
+    }
+
+    #[test]
+    fn unsent_lines_outlive_the_journal_and_are_taken_over_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Arc::new(SpoolConfig::new(Some(dir.path().to_path_buf()), 1 << 20));
+        let mut j = Journal::default();
+        assert!(j.append(&cfg, &stem("syslog", "test"), frames(&["one", "two"]).into_iter()));
+        assert!(j.append(&cfg, &stem("syslog", "test"), frames(&["three"]).into_iter()));
+        j.sent(1);
+        assert_eq!(j.lines(), 2);
+        // The process ends before the rest is sent (a SIGKILL leaves the file the same way).
+        drop(j);
+        let mut next = Backlog::new(cfg, "syslog", "test");
+        let mut got = Vec::new();
+        while let Some(f) = next.front() {
+            got.push(String::from_utf8(f.to_vec()).unwrap());
+            next.pop_front();
+        }
+        // "one" was sent but the file still held it: it goes again (at least once, never lost).
+        assert_eq!(got, ["one", "two", "three"]);
+    }
+
+    #[test]
+    fn a_journal_whose_lines_were_all_sent_leaves_nothing_to_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Arc::new(SpoolConfig::new(Some(dir.path().to_path_buf()), 1 << 20));
+        let stem = &stem("syslog", "test2");
+        let mut j = Journal::default();
+        assert!(j.append(&cfg, stem, frames(&["one", "two"]).into_iter()));
+        j.sent(2);
+        assert!(j.append(&cfg, stem, frames(&["three"]).into_iter()));
+        // Kept alive (a worker killed now): the file holds only the unsent line.
+        let path = j.file.as_ref().unwrap().1.clone();
+        assert_eq!(std::fs::read(&path).unwrap(), b"three\n");
+        j.sent(1);
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        drop(j);
+        assert!(!path.exists(), "an empty journal is removed at the end");
+    }
+
+    #[test]
+    fn without_a_spool_directory_nothing_is_kept_and_the_caller_is_told() {
+        let cfg = SpoolConfig::new(Some("/nonexistent/banlog-journal".into()), 1 << 20);
+        let mut j = Journal::default();
+        assert!(!j.append(&cfg, "syslog-x", frames(&["one"]).into_iter()));
+        assert_eq!(j.lines(), 0);
+        assert!(j.error.is_some());
+        let off = SpoolConfig::new(None, 0);
+        assert!(!Journal::default().append(&off, "syslog-x", frames(&["one"]).into_iter()));
+    }
+}
