@@ -78,6 +78,7 @@ def test_alternating_sites_open_nothing_per_request(site):
             assert request(i) == pid
             if i == WARM + TRACED // 2:
                 time.sleep(1.5)  # the writer thread wakes by itself every second
+        time.sleep(0.2)  # the last request's syslog line is sent after its response
     finally:
         stop_process(strace, sig=subprocess.signal.SIGINT)
     calls = trace.read_text().splitlines()
