@@ -144,8 +144,9 @@ def one_event_tables(results) -> list[str]:
         out.append("### One event until written, per php-fpm request\n")
         out.append(f"One php-fpm worker (extension loaded) serves requests that each log one event one way (or none), "
                    f"interleaved, {fpm['gap_ms']:.0f} ms apart; each timed from the client's connect to the end of "
-                   "the request (php-fpm ends it after the extension's request shutdown, so banlog's line is written "
-                   "by then). *Added* is the median less the median of the request that logs nothing. Every banlog "
+                   "the request (php-fpm ends it after the extension's request shutdown, so banlog's file line is written "
+                   "by then, and its syslog line is in the sink's journal on disk, sent as soon as php-fpm has ended "
+                   "the response). *Added* is the median less the median of the request that logs nothing. Every banlog "
                    "request calls `banlog_configure()` first, as the plugin does.\n")
         two = "banlog's requests use two sites' settings (spam to a file for one, auth to syslog for the other), so the worker alternates between them, as a multisite worker does"
         phases = (("fcgi", f"a FastCGI client in the benchmark's process (a connection per request, as nginx); {two}"),

@@ -16,8 +16,10 @@
  * to syslog), so a worker serving them alternates between the two, as a multisite worker does;
  * site_spam and site_auth run in a phase of their own (bench/fpm.py): a worker serving one site.
  *
- * banlog's line is written by the end of the request (the extension's request shutdown), before
- * php-fpm ends the response; the anchors' when their call returns.
+ * banlog's file line is written by the end of the request (the extension's request shutdown),
+ * before php-fpm ends the response; its syslog line is then in the sink's journal on disk, and
+ * sent as soon as php-fpm has ended the response. The anchors' lines are written when their call
+ * returns.
  */
 parse_str($_SERVER['QUERY_STRING'] ?? '', $q);
 $way = (string) ($q['way'] ?? 'none');

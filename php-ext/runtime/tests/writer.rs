@@ -17,6 +17,26 @@ fn spam(id: u64) -> Event {
     Event { stamp: Stamp::now(), kind: EventKind::Spam { comment_id: id, addr: "203.0.113.9".parse().unwrap() } }
 }
 
+/// A failed login of `user<n>` from `addr`.
+fn auth(n: u8, addr: &str) -> Event {
+    Event {
+        stamp: Stamp::now(),
+        kind: EventKind::Auth {
+            kind: AuthKind::Failure,
+            user: format!("user{n}").as_str().into(),
+            addr: addr.parse().unwrap(),
+        },
+    }
+}
+
+/// Settings that send auth lines to the syslog socket `sock`, as `wordpress(example.com)`.
+fn syslog_to(sock: &std::path::Path) -> Arc<Settings> {
+    let mut st = Settings::default();
+    st.set("syslog_target", &SettingValue::Str(sock.to_str().unwrap().into())).unwrap();
+    st.set("ident_host", &SettingValue::Str(b"example.com".to_vec())).unwrap();
+    Arc::new(st)
+}
+
 /// The comment ids of a spam log, in file order.
 fn ids(path: &std::path::Path) -> Vec<u64> {
     std::fs::read_to_string(path)
@@ -106,24 +126,13 @@ fn a_missing_directory_is_retried_until_it_exists() {
 fn syslog_reconnects_after_the_daemon_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("log.sock");
-    let mut st = Settings::default();
-    st.set("syslog_target", &SettingValue::Str(sock.to_str().unwrap().into())).unwrap();
-    st.set("ident_host", &SettingValue::Str(b"example.com".to_vec())).unwrap();
-    let s = Arc::new(st);
-    let auth = |n: u8| Event {
-        stamp: Stamp::now(),
-        kind: EventKind::Auth {
-            kind: AuthKind::Failure,
-            user: format!("user{n}").as_str().into(),
-            addr: "2001:db8::1".parse().unwrap(),
-        },
-    };
+    let s = syslog_to(&sock);
     let mut o = opts();
     o.pid = 4242;
     let rt = start(o);
     let mut p = rt.producer();
     // No daemon yet: the event waits.
-    p.submit(&s, auth(1));
+    p.submit(&s, auth(1, "2001:db8::1"));
     assert!(rt.wait_processed(1, Duration::from_secs(5)));
     assert_eq!(rt.stats().pending, 1);
     let daemon = UnixDatagram::bind(&sock).unwrap();
@@ -139,7 +148,7 @@ fn syslog_reconnects_after_the_daemon_comes_back() {
     std::fs::remove_file(&sock).unwrap();
     let daemon = UnixDatagram::bind(&sock).unwrap();
     daemon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    p.submit(&s, auth(2));
+    p.submit(&s, auth(2, "2001:db8::1"));
     assert!(rt.flush(Duration::from_secs(5)));
     let n = daemon.recv(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).contains("for user2 from 2001:db8::1"));
@@ -397,25 +406,14 @@ fn a_syslog_target_in_trouble_is_closed_once_its_settings_are_left() {
     let sock = dir.path().join("log.sock");
     let spool = dir.path().join("spool");
     std::fs::create_dir(&spool).unwrap();
-    let mut st = Settings::default();
-    st.set("syslog_target", &SettingValue::Str(sock.to_str().unwrap().into())).unwrap();
-    st.set("ident_host", &SettingValue::Str(b"example.com".to_vec())).unwrap();
-    let syslog = Arc::new(st);
+    let syslog = syslog_to(&sock);
     let file = dir.path().join("spam.log");
     let other_site = settings(&file);
-    let auth = |n: u8| Event {
-        stamp: Stamp::now(),
-        kind: EventKind::Auth {
-            kind: AuthKind::Failure,
-            user: format!("user{n}").as_str().into(),
-            addr: "192.0.2.1".parse().unwrap(),
-        },
-    };
     let mut o = opts();
     o.spool_dir = Some(spool);
     let rt = start(o);
     let mut p = rt.producer();
-    p.submit(&syslog, auth(1));
+    p.submit(&syslog, auth(1, "192.0.2.1"));
     assert!(rt.finish_request(&mut p, Duration::from_secs(5)));
     assert_eq!(rt.stats().pending, 1, "no daemon: the line waits");
     for id in 1..=3 {
@@ -430,7 +428,7 @@ fn a_syslog_target_in_trouble_is_closed_once_its_settings_are_left() {
     assert_eq!(ids(&file), vec![1, 2, 3]);
     let daemon = UnixDatagram::bind(&sock).unwrap();
     daemon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    p.submit(&syslog, auth(2));
+    p.submit(&syslog, auth(2, "192.0.2.1"));
     assert!(rt.flush(Duration::from_secs(5)));
     let mut buf = [0u8; 512];
     for n in 1..=2 {
@@ -453,24 +451,14 @@ fn a_requests_syslog_line_waits_in_the_journal_until_its_response_is_out() {
     std::fs::create_dir(&spool).unwrap();
     let daemon = UnixDatagram::bind(&sock).unwrap();
     daemon.set_nonblocking(true).unwrap();
-    let mut st = Settings::default();
-    st.set("syslog_target", &SettingValue::Str(sock.to_str().unwrap().into())).unwrap();
-    let s = Arc::new(st);
-    let auth = |n: u8| Event {
-        stamp: Stamp::now(),
-        kind: EventKind::Auth {
-            kind: AuthKind::Failure,
-            user: format!("user{n}").as_str().into(),
-            addr: "192.0.2.1".parse().unwrap(),
-        },
-    };
+    let s = syslog_to(&sock);
     let mut o = opts();
     o.spool_dir = Some(spool.clone());
     o.retry_interval = Duration::from_secs(30); // the writer thread does not come by itself
     let rt = start(o);
     let mut p = rt.producer();
     // The first event connects (the writer thread's work), then the sink is healthy.
-    p.submit(&s, auth(0));
+    p.submit(&s, auth(0, "192.0.2.1"));
     assert!(rt.flush(Duration::from_secs(5)));
     let mut buf = [0u8; 512];
     assert!(daemon.recv(&mut buf).is_ok());
@@ -479,7 +467,9 @@ fn a_requests_syslog_line_waits_in_the_journal_until_its_response_is_out() {
         files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect::<String>()
     };
     for n in 1..=3 {
-        p.submit(&s, auth(n));
+        // The writer thread back asleep: a request's end finds the sinks free, as between requests.
+        std::thread::sleep(Duration::from_millis(50));
+        p.submit(&s, auth(n, "192.0.2.1"));
         assert!(rt.finish_request(&mut p, Duration::from_secs(5)));
         let kept = journal();
         assert!(kept.contains(&format!("for user{n} from 192.0.2.1\n")), "{kept:?}");

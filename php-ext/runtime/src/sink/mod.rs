@@ -241,13 +241,14 @@ impl Sinks {
 
     /// Lines waiting that no journal keeps: a request's end must see to them.
     pub fn unjournaled_pending(&self) -> u64 {
-        self.pending() - self.syslogs.iter().flatten().map(|s| s.journaled() as u64).sum::<u64>()
+        let journaled = self.syslogs.iter().flatten().map(|s| s.journaled().min(s.pending()) as u64).sum::<u64>();
+        self.pending() - journaled
     }
 
     /// Takes over lines that ended processes left for this writer's syslog targets (see
-    /// [`SyslogSink::adopt_left`]). True when some were found.
-    pub fn adopt_left(&mut self) -> bool {
-        self.syslogs.iter_mut().flatten().fold(false, |found, s| s.adopt_left() | found)
+    /// [`SyslogSink::adopt_left`]).
+    pub fn adopt_left(&mut self) {
+        self.syslogs.iter_mut().flatten().for_each(SyslogSink::adopt_left);
     }
 
     /// Lines still waiting in any sink.

@@ -168,13 +168,9 @@ impl Backlog {
 
     /// Takes over a spool or journal that an ended process left for this target (a worker killed
     /// after its response), so that its lines are sent now rather than when a new process first
-    /// writes to the target; they come after the records in memory. True when one was taken.
-    pub fn adopt_left(&mut self) -> bool {
-        if self.spool.is_some() {
-            return false;
-        }
+    /// writes to the target; they come after the records in memory.
+    pub fn adopt_left(&mut self) {
         self.adopt();
-        self.spool.is_some()
     }
 
     /// Records waiting, in memory and on disk.

@@ -1,6 +1,7 @@
-//! A syslog daemon or collector. Nothing here blocks the writer: the name is resolved and the
-//! connection made on a short-lived thread with timeouts, and the socket is non-blocking, so a
-//! dead or stalled target delays neither the other sinks nor a request. What it cannot take waits
+//! A syslog daemon or collector. Nothing here blocks the writer for long: the name is resolved and
+//! the connection made on a short-lived thread with timeouts, and the socket is non-blocking (the
+//! writer thread waits at most [`ROOM_WAIT`] a round for a full one), so a dead or stalled target
+//! delays neither the other sinks nor a request. What it cannot take waits
 //! in the sink's [`Backlog`] (bounded memory, then a spool file) and is sent, in order, once it can.
 //!
 //! Resolution runs on a thread rather than through a resolver crate: the system's `getaddrinfo`
@@ -10,6 +11,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
@@ -37,6 +39,8 @@ const MAX_CONNECTING: usize = 4;
 /// known to be down (a local daemon answers in well under a millisecond): their lines are then
 /// sent before the request ends. Past it, the target counts as down and nobody waits for it.
 const CONNECT_PATIENCE: Duration = Duration::from_millis(200);
+/// How long the writer thread waits, per round, for a full socket to take more.
+const ROOM_WAIT: Duration = Duration::from_millis(5);
 static CONNECTING: AtomicUsize = AtomicUsize::new(0);
 
 /// syslog severities (RFC 5424).
@@ -123,6 +127,22 @@ impl Link {
             Link::UnixStream(s) => send_parts(s, [b"", frame, b"\n"], off),
             Link::Tcp(s) => send_parts(s, [OctetCount::new(frame.len()).bytes(), frame, b""], off),
         }
+    }
+
+    /// Waits until the socket takes more (a local daemon has read, a collector's window opened),
+    /// at most `timeout`. True when it does.
+    fn wait_for_room(&self, timeout: Duration) -> bool {
+        let fd = match self {
+            Link::Datagram(s) => s.as_raw_fd(),
+            Link::UnixStream(s) => s.as_raw_fd(),
+            Link::Udp(s) => s.as_raw_fd(),
+            Link::Tcp(s) => s.as_raw_fd(),
+        };
+        let mut pfd = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+        let ms = libc::c_int::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one pollfd, valid for the call, on a descriptor this link owns.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        n == 1 && pfd.revents & libc::POLLOUT != 0
     }
 
     /// Whether a stream's peer has closed it (a collector stopped or restarted). Writing to such a
@@ -346,7 +366,14 @@ impl SyslogSink {
                     }
                     Ok(off) => self.sent_off = off,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        // The daemon is slow, or a collector does not read: try again soon.
+                        // A burst fills a local daemon's queue (ten datagrams) at once: the writer
+                        // thread waits a moment for room, as a blocking send would, rather than
+                        // nap. A daemon or collector that does not read costs it ROOM_WAIT per
+                        // round, then the sink is tried again soon.
+                        let left = ROOM_WAIT.saturating_sub(now.elapsed());
+                        if mode == Mode::Writer && !left.is_zero() && link.wait_for_room(left) {
+                            continue;
+                        }
                         out.busy = true;
                         break;
                     }
@@ -403,8 +430,8 @@ impl SyslogSink {
     }
 
     /// Takes over lines an ended process left for this target.
-    pub fn adopt_left(&mut self) -> bool {
-        self.backlog.adopt_left()
+    pub fn adopt_left(&mut self) {
+        self.backlog.adopt_left();
     }
 
     /// Starts a connection when there is none, and picks up the one a thread has made.
