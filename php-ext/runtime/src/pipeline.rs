@@ -144,7 +144,7 @@ impl Pipeline {
     /// this thread, or wakes the writer thread to do it. The syslog daemon is woken by this send,
     /// after the response rather than while the client waits for it.
     pub fn after_response(&self, producer: &mut Producer) {
-        if std::mem::take(&mut producer.journaled) && !self.writer.send_after_response() {
+        if std::mem::take(&mut producer.journaled) && !self.writer.send_now() {
             self.queue.wake();
         }
     }
@@ -157,8 +157,8 @@ impl Pipeline {
         if done() {
             return true;
         }
-        // A few events queued by this process's threads: written here, as at a request's end.
-        if self.writer.write_inline() == Inline::Done && done() {
+        // A few events queued by this process's threads: written and sent here.
+        if self.writer.send_now() && done() {
             return true;
         }
         self.queue.wake();

@@ -82,7 +82,7 @@ pub(crate) enum Inline {
     /// Everything queued is written (or held for a retry, as the writer would have).
     Done,
     /// Everything queued is written or, for syslog, kept in a journal: those lines are sent once
-    /// the response is out ([`Writer::send_after_response`]).
+    /// the response is out ([`Writer::send_now`]).
     Journaled,
     /// Left to the writer thread: it is busy, the queue is long, or a sink needs its care.
     Writer,
@@ -192,10 +192,10 @@ impl Writer {
         }
     }
 
-    /// Once a request's response is out: sends the syslog lines its end left in journals, on the
-    /// calling thread, unless the writer thread is at it. False when the writer thread must
-    /// finish the job (it is busy, or a sink needs its care).
-    pub fn send_after_response(&self) -> bool {
+    /// Writes what is queued and sends what journals keep, on the calling thread, unless the
+    /// writer thread is at it: once a request's response is out, and for a flush. False when the
+    /// writer thread must finish the job (it is busy, or a sink needs its care).
+    pub fn send_now(&self) -> bool {
         if !self.overflow.is_empty() {
             return false;
         }
@@ -203,7 +203,7 @@ impl Writer {
         if d.stop_at.is_some() || d.rx.as_ref().map_or(usize::MAX, Receiver::len) > INLINE_MAX {
             return false;
         }
-        self.step(&mut d, Mode::AfterResponse);
+        self.step(&mut d, Mode::Send);
         d.sinks.pending() == 0 && d.held == 0
     }
 

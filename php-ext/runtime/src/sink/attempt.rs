@@ -9,9 +9,9 @@ pub enum Mode {
     /// ([`Outcome::deferred`]), which sleeps between retries. Syslog lines go to their sink's
     /// journal, to be sent once the response is out ([`Outcome::journaled`]).
     Inline,
-    /// A request's thread once its response is out: as [`Mode::Inline`], but syslog lines are
-    /// sent, the journal's first.
-    AfterResponse,
+    /// A caller's thread that wants the lines out now (a request's response is out, a flush): as
+    /// [`Mode::Inline`], but syslog lines are sent, the journal's first.
+    Send,
 }
 
 /// What one write attempt over the sinks achieved.

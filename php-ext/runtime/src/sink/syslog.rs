@@ -316,7 +316,7 @@ impl SyslogSink {
 
     /// Sends what is queued, as far as the socket takes it without waiting; after a failure,
     /// waits for `retry` before it tries again. In [`Mode::Inline`], puts the lines in the
-    /// journal when the sink is in good health; else, and in [`Mode::AfterResponse`], sends only
+    /// journal when the sink is in good health; else, and in [`Mode::Send`], sends only
     /// over a connection already made and leaves the rest to the writer thread, which also makes
     /// connections.
     pub fn write_pending(&mut self, now: Instant, retry: Duration, mode: Mode) -> Outcome {
