@@ -131,6 +131,10 @@ pub struct Backlog {
     mem: VecDeque<Held>,
     mem_bytes: usize,
     spool: Option<Spool>,
+    /// A spool read back to its end whose last records are still in memory, unsent: kept (and
+    /// locked) until they are, so that a process killed before that leaves them on disk for the
+    /// next one instead of losing them. The count is of those records.
+    read_back: Option<(Spool, usize)>,
     pub counts: SpoolCounts,
     /// The last spool error, for the sink's `last_error`; taken by the sink.
     pub error: Option<String>,
@@ -144,6 +148,7 @@ impl Backlog {
             mem: VecDeque::new(),
             mem_bytes: 0,
             spool: None,
+            read_back: None,
             counts: SpoolCounts::default(),
             error: None,
         };
@@ -161,9 +166,9 @@ impl Backlog {
         self.mem.iter().map(|h| &h.frame[..])
     }
 
-    /// Whether some records wait in a spool file.
+    /// Whether some records wait in a spool file (or came from one and are not sent yet).
     pub fn on_disk(&self) -> bool {
-        self.spool.is_some()
+        self.spool.is_some() || self.read_back.is_some()
     }
 
     /// Takes over a spool or journal that an ended process left for this target (a worker killed
@@ -218,6 +223,15 @@ impl Backlog {
             self.mem_bytes -= cost(&h.frame);
             if h.replayed {
                 self.counts.replayed += 1;
+                // Replayed records in memory all come from the last refill (refills wait for an
+                // empty memory): the last of them sent, its spool file is done with.
+                if let Some((s, left)) = self.read_back.as_mut() {
+                    *left -= 1;
+                    if *left == 0 {
+                        let _ = std::fs::remove_file(&s.path);
+                        self.read_back = None;
+                    }
+                }
             }
         }
     }
@@ -232,10 +246,16 @@ impl Backlog {
         let n = self.len() as u64;
         match self.rewrite() {
             Ok(()) => {
+                // The records read back from a spool are in the new one now.
+                if let Some((s, _)) = self.read_back.take() {
+                    let _ = std::fs::remove_file(&s.path);
+                }
                 self.close_spool(false);
                 0
             }
             Err(e) => {
+                // Those still in their old file stay there, for a later process.
+                self.read_back = None;
                 self.error = Some(format!("cannot keep {n} unsent lines in the spool: {e}"));
                 self.close_spool(false);
                 self.mem.clear();
@@ -362,6 +382,7 @@ impl Backlog {
             self.spool = None;
             return;
         }
+        let mut read = 0;
         for rec in buf[..whole].split(|&b| b == b'\n') {
             if rec.is_empty() {
                 continue;
@@ -370,12 +391,18 @@ impl Backlog {
             self.mem_bytes += cost(&frame);
             self.mem.push_back(Held { frame, replayed: true });
             s.lines = s.lines.saturating_sub(1);
+            read += 1;
         }
         s.read_off += whole.min(got) as u64;
         if s.read_off >= s.len && s.wbuf.is_empty() {
-            // Everything is back in memory: the file is done with.
+            // Everything is back in memory: the file goes once those records are sent.
             s.lines = 0;
-            self.close_spool(true);
+            let done = self.spool.take().expect("refilled from it");
+            if read == 0 {
+                let _ = std::fs::remove_file(&done.path);
+            } else {
+                self.read_back = Some((done, read));
+            }
         }
     }
 
@@ -578,6 +605,30 @@ mod tests {
         let got = drain(&mut b2);
         let want: Vec<Vec<u8>> = (10..n).map(|i| format!("{i:099}").into_bytes()).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn adopted_lines_stay_on_disk_until_they_are_sent() {
+        // A live process takes over a file a killed one left (a journal), reads its lines back,
+        // and is killed too before it sent them: the file is still there for the next one.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let c = cfg(dir.path(), 1 << 30);
+        let (mut f, path) = create(dir.path(), &stem("syslog", "t")).unwrap();
+        f.write_all(b"one\ntwo\n").unwrap();
+        drop(f);
+        let mut taker = Backlog::new(Arc::clone(&c), "syslog", "t");
+        assert_eq!(taker.front(), Some(&b"one"[..]));
+        taker.pop_front();
+        assert_eq!(taker.front(), Some(&b"two"[..]));
+        // Killed: its descriptors close (and the lock with them); nothing is written or removed.
+        drop(taker);
+        assert!(path.exists(), "lines read back but unsent must stay on disk");
+        // The next process: sends what is left, then the file is gone.
+        let mut next = Backlog::new(Arc::clone(&c), "syslog", "t");
+        let got = drain(&mut next);
+        assert!(got.ends_with(&[b"two".to_vec()]), "{got:?}");
+        assert!(!path.exists());
     }
 
     #[test]
