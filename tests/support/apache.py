@@ -24,6 +24,14 @@ MOD_PHP = MODULES / "libphp8.2.so"
 READY = "resuming normal operations"
 
 
+def _state(pid):
+    """A process's state letter from /proc (None once it is gone)."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 class ModPhp:
     """`start()` brings Apache up; `graceful()` is `apache2 -k graceful` (what `apachectl -k
     graceful` and Debian's reload run); `stop()` ends it."""
@@ -137,11 +145,13 @@ DirectoryIndex index.php
         return self.proc.pid
 
     def worker_pids(self):
+        """The parent's living children (a killed child stays a zombie until the parent's next
+        maintenance round reaps it, up to a second later)."""
         try:
             text = pathlib.Path(f"/proc/{self.master_pid}/task/{self.master_pid}/children").read_text()
         except OSError:
             return []
-        return [int(x) for x in text.split()]
+        return [int(x) for x in text.split() if _state(int(x)) not in ("Z", None)]
 
     def graceful(self, timeout=60):
         """`apache2 -k graceful`: the parent stays, reruns the modules' start-up (PHP's and so

@@ -7,7 +7,7 @@ pub enum Mode {
     /// Writes only to sinks that are ready: a file open and not rotated away, a syslog socket
     /// connected. Opening, reconnecting and retrying are left to the writer thread
     /// ([`Outcome::deferred`]), which sleeps between retries. Syslog lines go to their sink's
-    /// journal, to be sent once the response is out ([`Outcome::journaled`]).
+    /// journal, to be sent once the response is out.
     Inline,
     /// A caller's thread that wants the lines out now (a request's response is out, a flush): as
     /// [`Mode::Inline`], but syslog lines are sent, the journal's first.
@@ -26,9 +26,6 @@ pub struct Outcome {
     /// A sink is waiting for something that comes soon (a socket with room again, a connection
     /// being made): the writer looks again after a short nap rather than the retry interval.
     pub busy: bool,
-    /// Syslog lines wait in their sink's journal ([`Mode::Inline`]): kept, to be sent after the
-    /// response.
-    pub journaled: bool,
 }
 
 impl Outcome {
@@ -38,7 +35,6 @@ impl Outcome {
         self.failed_attempts += o.failed_attempts;
         self.deferred |= o.deferred;
         self.busy |= o.busy;
-        self.journaled |= o.journaled;
     }
 }
 

@@ -6,7 +6,9 @@
 //! process, named `<sink>-<pid>-<nanos>.spool`, created with `O_EXCL | O_NOFOLLOW`, mode 0600, and
 //! held under `flock` while in use. A process that ends with lines still unsent leaves its spool
 //! behind (the unsent lines first); the next process that opens the same sink adopts it (once its
-//! writer is gone and its lock is free) and replays it before its own lines.
+//! writer is gone and its lock is free) and replays it before its own lines, and writers that
+//! have the sink open already look for such files every second. A syslog sink's journal
+//! (`journal.rs`) is such a file too. An adopted file stays on disk until its last line is sent.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};

@@ -325,7 +325,6 @@ impl SyslogSink {
             return out;
         }
         if mode == Mode::Inline && self.journal_rest() {
-            out.journaled = true;
             return out;
         }
         if mode == Mode::Writer {
