@@ -276,9 +276,12 @@ impl Writer {
                     events += 1;
                 }
             }
-            if mode == Mode::Writer && Instant::now() >= *adopt_at {
-                *adopt_at = Instant::now() + ADOPT_EVERY;
-                sinks.adopt_left();
+            if mode == Mode::Writer {
+                let now = Instant::now();
+                if now >= *adopt_at {
+                    *adopt_at = now + ADOPT_EVERY;
+                    sinks.adopt_left();
+                }
             }
             sinks.write_pending(self.retry, mode)
         }));

@@ -16,7 +16,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use super::spool::{create, SpoolConfig};
+use super::spool::{create_in, push_record, SpoolConfig};
 
 #[derive(Default)]
 pub struct Journal {
@@ -42,10 +42,7 @@ impl Journal {
             return false;
         }
         if self.file.is_none() {
-            let made = cfg.dir().map_err(str::to_owned).and_then(|dir| {
-                create(dir, stem).map_err(|e| format!("cannot create a journal file in {}: {e}", dir.display()))
-            });
-            match made {
+            match create_in(cfg, stem, "journal") {
                 Ok(f) => self.file = Some(f),
                 Err(e) => {
                     self.error = Some(e);
@@ -57,9 +54,7 @@ impl Journal {
         self.buf.clear();
         let mut n = 0;
         for frame in frames {
-            // One record per line, as in a spool file.
-            self.buf.extend(frame.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
-            self.buf.push(b'\n');
+            push_record(&mut self.buf, frame);
             n += 1;
         }
         if self.len + self.buf.len() as u64 > cfg.max_bytes {

@@ -173,13 +173,6 @@ impl Backlog {
         self.spool.is_some() || self.read_back.is_some()
     }
 
-    /// Takes over a spool or journal that an ended process left for this target (a worker killed
-    /// after its response), so that its lines are sent now rather than when a new process first
-    /// writes to the target; they come after the records in memory.
-    pub fn adopt_left(&mut self) {
-        self.adopt();
-    }
-
     /// Records waiting, in memory and on disk.
     pub fn len(&self) -> usize {
         let disk = self.spool.as_ref().map_or(0, |s| s.lines);
@@ -288,8 +281,7 @@ impl Backlog {
         let (mut file, path) = create(&dir, &self.stem)?;
         let mut out = Vec::with_capacity(self.mem_bytes);
         for h in &self.mem {
-            out.extend_from_slice(&h.frame);
-            out.push(b'\n');
+            push_record(&mut out, &h.frame);
         }
         file.write_all(&out)?;
         if let Some(old) = self.spool.as_mut() {
@@ -326,9 +318,7 @@ impl Backlog {
             // Room for a chunk and the record that crosses its end, so that it never grows.
             s.wbuf.reserve_exact(WRITE_CHUNK + MAX_RECORD);
         }
-        // A record is one line: a stray newline (none should reach here) must not split it.
-        s.wbuf.extend(frame.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
-        s.wbuf.push(b'\n');
+        push_record(&mut s.wbuf, frame);
         s.lines += 1;
         if s.wbuf.len() >= WRITE_CHUNK {
             if let Err(e) = flush(s) {
@@ -340,9 +330,7 @@ impl Backlog {
     }
 
     fn open_new(&self) -> Result<Spool, String> {
-        let dir = self.cfg.dir()?;
-        let (file, path) =
-            create(dir, &self.stem).map_err(|e| format!("cannot create a spool file in {}: {e}", dir.display()))?;
+        let (file, path) = create_in(&self.cfg, &self.stem, "spool")?;
         Ok(Spool { file, path, read_off: 0, len: 0, lines: 0, wbuf: Vec::new() })
     }
 
@@ -408,8 +396,11 @@ impl Backlog {
         }
     }
 
-    /// Takes over a spool left by an ended process for the same sink: its records come first.
-    fn adopt(&mut self) {
+    /// Takes over a spool (or a journal) that an ended process left for the same sink. At a new
+    /// backlog's start its records come first; called later (a worker killed after its response),
+    /// they come after the records in memory, sent now rather than when a new process first
+    /// writes to the target.
+    pub fn adopt(&mut self) {
         if self.spool.is_some() || self.cfg.max_bytes == 0 {
             return;
         }
@@ -485,6 +476,19 @@ fn open_left(path: &Path) -> Option<Spool> {
 fn lock(file: &File) -> bool {
     // SAFETY: flock on a descriptor we own; no memory is passed.
     unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// A new spool (or journal, `what`) file in the configured directory, or why there is none.
+pub(super) fn create_in(cfg: &SpoolConfig, stem: &str, what: &str) -> Result<(File, PathBuf), String> {
+    let dir = cfg.dir()?;
+    create(dir, stem).map_err(|e| format!("cannot create a {what} file in {}: {e}", dir.display()))
+}
+
+/// One record of a spool file: the frame and its newline (a stray newline, which none should
+/// have, must not split it).
+pub(super) fn push_record(buf: &mut Vec<u8>, frame: &[u8]) {
+    buf.extend(frame.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
+    buf.push(b'\n');
 }
 
 /// Creates a new spool file: exclusively, never through a link, 0600, locked.

@@ -430,7 +430,7 @@ impl SyslogSink {
 
     /// Takes over lines an ended process left for this target.
     pub fn adopt_left(&mut self) {
-        self.backlog.adopt_left();
+        self.backlog.adopt();
     }
 
     /// Starts a connection when there is none, and picks up the one a thread has made.
