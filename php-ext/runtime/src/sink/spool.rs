@@ -457,20 +457,23 @@ fn open_left(path: &Path) -> Option<Spool> {
     let mut lines = 0u64;
     let mut buf = vec![0u8; READ_CHUNK];
     let mut off = 0u64;
-    let mut last = b'\n';
+    // The file ends at its last non-zero byte: a journal blanks its sent lines with zeros.
+    let (mut end, mut last) = (0u64, b'\n');
     loop {
         let n = file.read_at(&mut buf, off).ok()?;
         if n == 0 {
             break;
         }
         lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        last = buf[n - 1];
+        if let Some(p) = buf[..n].iter().rposition(|&b| b != 0) {
+            (end, last) = (off + p as u64 + 1, buf[p]);
+        }
         off += n as u64;
     }
     if last != b'\n' {
         lines += 1;
     }
-    Some(Spool { file, path: path.to_path_buf(), read_off: 0, len: off, lines, wbuf: Vec::new() })
+    Some(Spool { file, path: path.to_path_buf(), read_off: 0, len: end, lines, wbuf: Vec::new() })
 }
 
 fn lock(file: &File) -> bool {
