@@ -1,13 +1,16 @@
 //! A log file: appended to in whole lines, one `write` per batch, reopened after rotation.
 
 use std::fs::{File, OpenOptions, Permissions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use inotify::WatchDescriptor;
+
 use super::attempt::{unix_now, Mode, Outcome};
+use super::rotation::{Change, RotationWatch, RECHECK};
 use super::spool::MEMORY_BOUND;
 use crate::stats::{Figures, SinkStats};
 
@@ -18,6 +21,11 @@ pub struct FileSink {
     path: PathBuf,
     /// The open file and the (device, inode) it had when opened.
     file: Option<(File, u64, u64)>,
+    /// The inotify watch on the open file (see `rotation.rs`).
+    watch: Option<WatchDescriptor>,
+    /// Until then the open file is taken to be the one the path names, unless the watch reports
+    /// a change: set when a look-up has found it there after the watch was set.
+    trusted_until: Option<Instant>,
     /// Whole lines waiting to be written, each ending in `\n`.
     buf: Vec<u8>,
     lines: usize,
@@ -34,7 +42,18 @@ pub struct FileSink {
 impl FileSink {
     pub fn new(kind: &'static str, path: PathBuf) -> Self {
         let stats = SinkStats { kind, target: path.display().to_string(), ..Default::default() };
-        FileSink { path, file: None, buf: Vec::new(), lines: 0, torn: false, new_dropped: 0, retry_at: None, stats }
+        FileSink {
+            path,
+            file: None,
+            watch: None,
+            trusted_until: None,
+            buf: Vec::new(),
+            lines: 0,
+            torn: false,
+            new_dropped: 0,
+            retry_at: None,
+            stats,
+        }
     }
 
     /// Appends one line, written by `line` straight into the buffer (no newline in it).
@@ -67,17 +86,34 @@ impl FileSink {
         (&self.stats, f)
     }
 
+    /// What the rotation watch reported for `wd` (see [`RotationWatch::changes`]); `None` stands
+    /// for every watch (the queue could not be read).
+    pub fn noticed(&mut self, wd: Option<&WatchDescriptor>, change: Change) {
+        if wd.is_none() || self.watch.as_ref() == wd {
+            self.trusted_until = None;
+            if change == Change::Gone {
+                self.watch = None;
+            }
+        }
+    }
+
+    /// The watch on the file, given back when the sink closes.
+    pub fn take_watch(&mut self) -> Option<WatchDescriptor> {
+        self.watch.take()
+    }
+
     /// Writes the pending lines in one `write` call (more only if the kernel takes part of it).
     /// After a failure, waits for `retry` before it tries again. In [`Mode::Inline`], writes only
-    /// to the file already open at the path, else leaves the lines for the writer thread.
-    pub fn write_pending(&mut self, now: Instant, retry: Duration, mode: Mode) -> Outcome {
+    /// to the file already open at the path, else leaves the lines for the writer thread, which
+    /// (re)opens files and sets `rotation`'s watch on them.
+    pub fn write_pending(&mut self, now: Instant, retry: Duration, mode: Mode, rotation: &mut RotationWatch) -> Outcome {
         let dropped = std::mem::take(&mut self.new_dropped);
         let mut out = Outcome { dropped, ..Default::default() };
         if self.buf.is_empty() || self.retry_at.is_some_and(|t| now < t) {
             return out;
         }
         if mode != Mode::Writer {
-            match self.open_size() {
+            match self.current_size(now) {
                 Some(size) => {
                     let result = self.write_buf(size);
                     return self.settle(result, now, retry, out);
@@ -88,15 +124,29 @@ impl FileSink {
                 }
             }
         }
-        let result = self.ensure_open().and_then(|size| self.write_buf(size));
+        let result = self.ensure_open(now, rotation).and_then(|size| self.write_buf(size));
         self.settle(result, now, retry, out)
     }
 
-    /// The size of the open file when the path still names it (no reopen needed).
-    fn open_size(&self) -> Option<u64> {
-        let (_, dev, ino) = self.file.as_ref()?;
+    /// The size of the open file when the path still names it (no reopen needed). While the
+    /// watch vouches for the file, the path is not looked up.
+    fn current_size(&mut self, now: Instant) -> Option<u64> {
+        let (file, dev, ino) = self.file.as_ref()?;
+        if self.trusted_until.is_some_and(|t| now < t) {
+            // Appends go to the end whatever the offset: moving it there only reads the size.
+            if let Ok(size) = (&*file).seek(SeekFrom::End(0)) {
+                return Some(size);
+            }
+        }
         let m = std::fs::metadata(&self.path).ok()?;
-        ((m.dev(), m.ino()) == (*dev, *ino)).then_some(m.len())
+        let same = (m.dev(), m.ino()) == (*dev, *ino);
+        self.trust(same, now);
+        same.then_some(m.len())
+    }
+
+    /// A look-up found the open file at the path (`same`), after the watch was set.
+    fn trust(&mut self, same: bool, now: Instant) {
+        self.trusted_until = (same && self.watch.is_some()).then(|| now + RECHECK);
     }
 
     /// Counts a write attempt's result.
@@ -120,6 +170,7 @@ impl FileSink {
                 // A descriptor that failed may point at a file that is gone; open afresh next time.
                 if !matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
                     self.file = None;
+                    self.trusted_until = None;
                 }
             }
         }
@@ -127,9 +178,9 @@ impl FileSink {
         out
     }
 
-    /// Opens the file, or reopens it when the path now names another file (rotated away) or none.
-    /// Returns the file's size.
-    fn ensure_open(&mut self) -> Result<u64, (u64, io::Error)> {
+    /// Opens the file, or reopens it when the path now names another file (rotated away) or none,
+    /// and watches the file opened. Returns the file's size.
+    fn ensure_open(&mut self, now: Instant, rotation: &mut RotationWatch) -> Result<u64, (u64, io::Error)> {
         let current = match std::fs::metadata(&self.path) {
             Ok(m) => Some((m.dev(), m.ino(), m.len())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -137,6 +188,7 @@ impl FileSink {
         };
         if let (Some((_, dev, ino)), Some((cur_dev, cur_ino, size))) = (&self.file, current) {
             if (*dev, *ino) == (cur_dev, cur_ino) {
+                self.trust(true, now);
                 return Ok(size);
             }
         }
@@ -146,6 +198,12 @@ impl FileSink {
             self.torn = false; // a partial line of ours is in the old file, not this one
         }
         self.file = Some((file, m.dev(), m.ino()));
+        if let Some(old) = self.watch.take() {
+            rotation.unwatch(old);
+        }
+        // Set after the open: the next look-up that finds this file at the path makes it trusted.
+        self.watch = rotation.watch(&self.path);
+        self.trusted_until = None;
         Ok(m.len())
     }
 
@@ -324,6 +382,46 @@ mod tests {
         fn push_line(&mut self, line: &str) {
             self.push_with(|buf| buf.extend_from_slice(line.as_bytes()));
         }
+
+        fn write_as_writer(&mut self) -> Outcome {
+            self.write_pending(Instant::now(), Duration::ZERO, Mode::Writer, &mut RotationWatch::default())
+        }
+    }
+
+    #[test]
+    fn a_request_end_trusts_the_watch_for_a_while_and_notices_a_rename_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let path = logs.join("spam.log");
+        let mut w = RotationWatch::default();
+        let mut s = FileSink::new("spam_log", path.clone());
+        let t = Instant::now();
+        let write = |w: &mut RotationWatch, s: &mut FileSink, line: &str, mode: Mode, now: Instant| {
+            w.changes(|wd, c| s.noticed(Some(wd), c)).unwrap();
+            s.push_line(line);
+            let out = s.write_pending(now, Duration::ZERO, mode, w);
+            (out.written, out.deferred)
+        };
+        assert_eq!(write(&mut w, &mut s, "opened", Mode::Writer, t), (1, false));
+        assert_eq!(write(&mut w, &mut s, "one", Mode::Inline, t), (1, false));
+        // Renamed away (logrotate): the next request's end leaves its line to the writer thread,
+        // which writes it to the new file.
+        std::fs::rename(&path, logs.join("spam.log.1")).unwrap();
+        assert_eq!(write(&mut w, &mut s, "two", Mode::Inline, t), (0, true));
+        assert_eq!(s.write_pending(t, Duration::ZERO, Mode::Writer, &mut w).written, 1);
+        assert_eq!(write(&mut w, &mut s, "three", Mode::Inline, t), (1, false));
+        // A directory of the path swapped tells the file nothing: the open file is still trusted
+        // until RECHECK has passed, then the path is looked up again.
+        std::fs::rename(&logs, dir.path().join("old-logs")).unwrap();
+        std::fs::create_dir(&logs).unwrap();
+        assert_eq!(write(&mut w, &mut s, "four", Mode::Inline, t), (1, false));
+        assert_eq!(write(&mut w, &mut s, "five", Mode::Inline, t + RECHECK), (0, true));
+        assert_eq!(s.write_pending(t + RECHECK, Duration::ZERO, Mode::Writer, &mut w).written, 1);
+        let old = dir.path().join("old-logs");
+        assert_eq!(std::fs::read_to_string(old.join("spam.log.1")).unwrap(), "opened\none\n");
+        assert_eq!(std::fs::read_to_string(old.join("spam.log")).unwrap(), "two\nthree\nfour\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "five\n");
     }
 
     #[test]
@@ -336,7 +434,7 @@ mod tests {
             std::os::unix::fs::symlink(&to, &link).unwrap();
             let mut s = FileSink::new("auth_log", link.clone());
             s.push_line("<?php system('id'); ?>");
-            let out = s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
+            let out = s.write_as_writer();
             assert_eq!((out.written, out.failed_attempts), (0, 1), "{name}");
             let err = s.stats().last_error.unwrap();
             assert!(err.contains("symbolic link"), "{err}");
@@ -352,7 +450,7 @@ mod tests {
         let mut s = FileSink::new("spam_log", path.clone());
         s.push_line("one");
         s.push_line("two");
-        assert_eq!(s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer).written, 2);
+        assert_eq!(s.write_as_writer().written, 2);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
         assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
         assert_eq!(s.pending(), 0);
@@ -364,16 +462,16 @@ mod tests {
         let path = dir.path().join("spam.log");
         let mut s = FileSink::new("spam_log", path.clone());
         s.push_line("before");
-        s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
+        s.write_as_writer();
         std::fs::rename(&path, dir.path().join("spam.log.1")).unwrap();
         s.push_line("after rename");
-        s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
+        s.write_as_writer();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "after rename\n");
         assert_eq!(std::fs::read_to_string(dir.path().join("spam.log.1")).unwrap(), "before\n");
         // copytruncate: the same inode emptied in place
         std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
         s.push_line("after truncate");
-        s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
+        s.write_as_writer();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "after truncate\n");
     }
 
@@ -383,12 +481,12 @@ mod tests {
         let path = dir.path().join("later/spam.log");
         let mut s = FileSink::new("spam_log", path.clone());
         s.push_line("kept");
-        let out = s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
+        let out = s.write_as_writer();
         assert_eq!((out.written, out.failed_attempts), (0, 1));
         assert!(s.stats().last_error.unwrap().contains("directory does not exist"));
         assert_eq!(s.pending(), 1);
         std::fs::create_dir(dir.path().join("later")).unwrap();
-        assert_eq!(s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer).written, 1);
+        assert_eq!(s.write_as_writer().written, 1);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept\n");
     }
 
@@ -397,7 +495,7 @@ mod tests {
         // /dev/full fails every write with ENOSPC, like a full disk.
         let mut s = FileSink::new("spam_log", "/dev/full".into());
         s.push_line("x");
-        let out = s.write_pending(Instant::now(), Duration::ZERO, Mode::Writer);
+        let out = s.write_as_writer();
         assert_eq!((out.written, out.failed_attempts), (0, 1));
         assert!(s.stats().last_error.unwrap().contains("no space left"));
         assert_eq!(s.pending(), 1);

@@ -3,6 +3,7 @@
 mod attempt;
 pub mod file;
 mod journal;
+mod rotation;
 pub mod spool;
 pub mod syslog;
 
@@ -22,6 +23,7 @@ use crate::stats::{Figures, SinkStats};
 
 pub use self::attempt::{Mode, Outcome};
 pub use self::file::FileSink;
+pub use self::rotation::RotationWatch;
 pub use self::spool::{SpoolConfig, MEMORY_BOUND};
 pub use self::syslog::SyslogSink;
 
@@ -38,6 +40,8 @@ pub struct Sinks {
     syslog_index: HashMap<SyslogTarget, usize>,
     spool: Arc<SpoolConfig>,
     clock: ClockCache,
+    /// Tells the file sinks when their files are renamed or removed.
+    rotation: RotationWatch,
 }
 
 /// Where the events made under one set of settings go: the sinks looked up once, when the
@@ -95,6 +99,7 @@ impl Sinks {
             syslog_index: HashMap::new(),
             spool,
             clock,
+            rotation: RotationWatch::default(),
         }
     }
 
@@ -182,7 +187,9 @@ impl Sinks {
         }
         for (i, used) in files.into_iter().enumerate() {
             if !used && self.files[i].as_ref().is_some_and(|f| f.pending() == 0) {
-                self.files[i] = None;
+                if let Some(wd) = self.files[i].take().and_then(|mut f| f.take_watch()) {
+                    self.rotation.unwatch(wd);
+                }
                 self.file_index.retain(|_, v| *v != i);
             }
         }
@@ -230,8 +237,16 @@ impl Sinks {
     pub fn write_pending(&mut self, retry: Duration, mode: Mode) -> Outcome {
         let now = Instant::now();
         let mut out = Outcome::default();
+        // First what happened to the files since the last write: a file renamed is looked up.
+        let files = &mut self.files;
+        if files.iter().flatten().any(|f| f.pending() > 0) {
+            let read = self.rotation.changes(|wd, change| files.iter_mut().flatten().for_each(|f| f.noticed(Some(wd), change)));
+            if read.is_err() {
+                files.iter_mut().flatten().for_each(|f| f.noticed(None, rotation::Change::Touched));
+            }
+        }
         for f in self.files.iter_mut().flatten() {
-            out.add(f.write_pending(now, retry, mode));
+            out.add(f.write_pending(now, retry, mode, &mut self.rotation));
         }
         for s in self.syslogs.iter_mut().flatten() {
             out.add(s.write_pending(now, retry, mode));
