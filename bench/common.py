@@ -25,11 +25,11 @@ CGI_FCGI = shutil.which("cgi-fcgi") or "/usr/bin/cgi-fcgi"
 SIZES = {
     "full": dict(calls=1_000_000, chunk=1000, single=1_000_000, writer_lines=1_000_000, writer_runs=5,
                  contend_per_proc=25_000, mem_events=1_000_000, mem_per_req=10_000, mem_idle_reqs=50,
-                 wp_requests=300, wp_warmup=20, idle_calls=3000, idle_gap_us=1000,
+                 wp_requests=300, wp_warmup=20, idle_calls=3000, idle_rounds=6, idle_gap_us=1000,
                  fpm_requests=2000, fpm_gap_s=0.002, fpm_cgi_requests=300),
     "smoke": dict(calls=2_000, chunk=100, single=300, writer_lines=20_000, writer_runs=1,
                   contend_per_proc=100, mem_events=2_000, mem_per_req=1_000, mem_idle_reqs=3,
-                  wp_requests=2, wp_warmup=1, idle_calls=20, idle_gap_us=1000,
+                  wp_requests=2, wp_warmup=1, idle_calls=20, idle_rounds=2, idle_gap_us=1000,
                   fpm_requests=4, fpm_gap_s=0.001, fpm_cgi_requests=2),
 }
 

@@ -129,9 +129,11 @@ def one_event_tables(results) -> list[str]:
     if idle:
         gap = results["sizes"].get("idle_gap_us", 1000)
         out.append("### One event until written, PHP CLI, idle gaps\n")
+        rounds = next(iter(idle.values())).get("rounds", 1)
         out.append(f"Each call timed alone, then an untimed {gap} µs pause, as between requests. banlog: the hook and "
                    "`banlog_flush()` (the line is in the file, or taken by the syslog socket); the anchors: the "
-                   "call (their line is written when it returns).\n")
+                   f"call (their line is written when it returns). Each hook and its anchor take turns over {rounds} "
+                   f"rounds, a PHP process per round, {idle[next(iter(IDLE))]['per_call']['n']:,} calls each in all.\n")
         out.append("| event | banlog median | banlog p99 | anchor | anchor median | anchor p99 | banlog is … cheaper (median) |")
         out.append("|---|---:|---:|---|---:|---:|---:|")
         for hook, anchor in IDLE.items():

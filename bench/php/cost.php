@@ -15,6 +15,7 @@
  *       single: every call followed by banlog_flush(), timed one by one: one event per request.
  *       idle:   as `single`, with an untimed pause of BENCH_IDLE_US (1000) µs after each call, as
  *               between requests; the pure-PHP ways too (their line is written when they return).
+ *               The output has each call's time too (per_call_samples).
  *       paced, burst: for the pure-PHP syslog ways, see below.
  * DIR   where the log files go.
  *
@@ -218,6 +219,10 @@ if ($mode !== 'until' && $mode !== 'burst') {
     $calls_done += $chunks * $chunk;
     $result['per_call'] = summary($per, 1.0, $timer_ns);
     $result['per_call_raw'] = summary($per, 1.0, 0.0);
+    if ($mode === 'idle') {
+        // bench/run.py merges the samples of several such runs, alternating with the anchor's.
+        $result['per_call_samples'] = array_map(fn($x) => round($x - $timer_ns, 2), $per);
+    }
 }
 if ($drain !== '') {
     eval($drain);

@@ -106,7 +106,13 @@ impl FileSink {
     /// After a failure, waits for `retry` before it tries again. In [`Mode::Inline`], writes only
     /// to the file already open at the path, else leaves the lines for the writer thread, which
     /// (re)opens files and sets `rotation`'s watch on them.
-    pub fn write_pending(&mut self, now: Instant, retry: Duration, mode: Mode, rotation: &mut RotationWatch) -> Outcome {
+    pub fn write_pending(
+        &mut self,
+        now: Instant,
+        retry: Duration,
+        mode: Mode,
+        rotation: &mut RotationWatch,
+    ) -> Outcome {
         let dropped = std::mem::take(&mut self.new_dropped);
         let mut out = Outcome { dropped, ..Default::default() };
         if self.buf.is_empty() || self.retry_at.is_some_and(|t| now < t) {

@@ -238,9 +238,12 @@ impl Sinks {
         let now = Instant::now();
         let mut out = Outcome::default();
         // First what happened to the files since the last write: a file renamed is looked up.
+        // The writer thread looks every path up anyway; the events wait for the next request's end.
         let files = &mut self.files;
-        if files.iter().flatten().any(|f| f.pending() > 0) {
-            let read = self.rotation.changes(|wd, change| files.iter_mut().flatten().for_each(|f| f.noticed(Some(wd), change)));
+        if mode != Mode::Writer && files.iter().flatten().any(|f| f.pending() > 0) {
+            let read = self
+                .rotation
+                .changes(|wd, change| files.iter_mut().flatten().for_each(|f| f.noticed(Some(wd), change)));
             if read.is_err() {
                 files.iter_mut().flatten().for_each(|f| f.noticed(None, rotation::Change::Touched));
             }
