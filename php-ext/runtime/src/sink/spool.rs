@@ -423,6 +423,12 @@ impl Backlog {
                 _ => continue,
             }
             if let Some(s) = open_left(&dir.join(&name)) {
+                if s.lines == 0 {
+                    // Nothing unsent (a killed worker's journal, blanked): taken and removed now,
+                    // so that it does not stand before the next file until this sink has a line.
+                    let _ = std::fs::remove_file(&s.path);
+                    continue;
+                }
                 self.spool = Some(s);
                 return;
             }
