@@ -77,6 +77,7 @@ def test_an_attacker_spread_over_two_hosts_is_banned_after_maxretry_in_total(top
     assert set(hosts[3:]) == set(HOSTS), hosts
     wait_for(lambda: t.attacker in t.banned(), 30, interval=0.3, what="the ban")
     wait_for(lambda: t.get(t.attacker) == [403], RELOAD_DELAY + 20, interval=0.3, what="403 for the attacker")
+    wait_for(t.reload_settled, 20, interval=0.2, what="the old configuration's workers gone")
     assert t.failed_logins(2) == [403, 403]
     assert t.get(t.innocent, n=2) == [200, 200]
     assert listed_addresses(t) == [t.attacker]

@@ -68,6 +68,7 @@ def test_ban_at_the_web_server_behind_a_balancer(topo):
     assert t.failed_logins(1) == [200]
     wait_for(lambda: t.attacker in t.banned(), 30, interval=0.3, what="the ban")
     wait_for(lambda: t.get(t.attacker) == [403], RELOAD_DELAY + 20, interval=0.3, what="403 for the attacker")
+    wait_for(t.reload_settled, 20, interval=0.2, what="the old configuration's workers gone")
     assert t.get(t.attacker, "/", 3) == [403] * 3
     # Before PHP runs: more wrong passwords get 403 and write no auth line.
     assert t.failed_logins(2) == [403, 403]

@@ -302,6 +302,17 @@ Include {snippet}
                     return False
         return self.reloads_done() == self.reload_count()
 
+    def reload_settled(self):
+        """The last reload asked for is done and, with nginx, every worker of the configuration
+        before it has exited. Until then an old worker may still take a new connection and answer
+        it by the old deny list: one 403 seen does not yet mean the next request gets one."""
+        if not self.reload_idle():
+            return False
+        if self.kind != "nginx":
+            return True
+        # worker_processes 1: each reload retires one worker, which the master logs at notice level.
+        return self.web_log.read_text(errors="replace").count(" exited with code ") >= self.reloads_done()
+
     def banned(self):
         out = sh("fail2ban-client", "-c", self.conf, "status", "banlog-auth").stdout
         return out.split("Banned IP list:", 1)[1].split()
