@@ -17,7 +17,7 @@ use crate::queue::{Msg, Overflow, Producer, Queue};
 use crate::sink::{Sinks, SpoolConfig};
 use crate::state::SharedState;
 use crate::stats::StatsSnapshot;
-use crate::writer::{Inline, Writer};
+use crate::writer::{Inline, Publish, Writer};
 
 /// How a pipeline is started.
 #[derive(Debug, Clone)]
@@ -144,7 +144,7 @@ impl Pipeline {
     /// this thread, or wakes the writer thread to do it. The syslog daemon is woken by this send,
     /// after the response rather than while the client waits for it.
     pub fn after_response(&self, producer: &mut Producer) {
-        if std::mem::take(&mut producer.journaled) && !self.writer.send_now() {
+        if std::mem::take(&mut producer.journaled) && !self.writer.send_now(Publish::Now) {
             self.queue.wake();
         }
     }
@@ -157,8 +157,9 @@ impl Pipeline {
         if done() {
             return true;
         }
-        // A few events queued by this process's threads: written and sent here.
-        if self.writer.send_now() && done() {
+        // A few events queued by this process's threads: written and sent here; their figures
+        // are published later, off the caller's wait.
+        if self.writer.send_now(Publish::Later) && done() {
             return true;
         }
         self.queue.wake();
@@ -187,6 +188,7 @@ impl Pipeline {
     }
 
     pub fn stats(&self) -> StatsSnapshot {
+        self.writer.publish_stale();
         let st = self.state();
         let (h, w) = (&st.counters.hook, &st.counters.writer);
         StatsSnapshot {

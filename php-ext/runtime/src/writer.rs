@@ -58,6 +58,18 @@ struct Drain {
     retain_due: bool,
     /// When the writer next looks for lines left by killed processes.
     adopt_at: Instant,
+    /// A flush wrote lines without publishing the sinks' figures (see [`Publish::Later`]).
+    board_stale: bool,
+}
+
+/// Whether a step publishes the sinks' figures (the process's board, the pool's counters) at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Publish {
+    Now,
+    /// Left to whoever steps next with `Now`: the writer thread's next round (within
+    /// `IDLE_WAKE`), a request's end, or [`Writer::publish_stale`] (`banlog_stats()`). For
+    /// `banlog_flush()`, whose caller waits: the bookkeeping is not the caller's to pay.
+    Later,
 }
 
 /// The settings a producer sent for one slot, and their sinks.
@@ -104,6 +116,7 @@ impl Writer {
             held: 0,
             retain_due: false,
             adopt_at: Instant::now(),
+            board_stale: false,
         };
         Writer { overflow, state, retry, sinks: Mutex::new(drain) }
     }
@@ -112,7 +125,7 @@ impl Writer {
     pub fn run(&self) {
         loop {
             let mut d = self.sinks.lock();
-            let Step { taken, busy, .. } = self.step(&mut d, Mode::Writer);
+            let Step { taken, busy, .. } = self.step(&mut d, Mode::Writer, Publish::Now);
             if std::mem::take(&mut d.retain_due) {
                 // After the step has published its progress: closing a sink may write its spool,
                 // and no request waits for that.
@@ -182,7 +195,7 @@ impl Writer {
         if queued > INLINE_MAX || d.sinks.unjournaled_pending() > 0 || d.held > 0 || d.stop_at.is_some() {
             return Inline::Writer;
         }
-        let out = self.step(&mut d, Mode::Inline);
+        let out = self.step(&mut d, Mode::Inline, Publish::Now);
         if out.deferred || d.sinks.unjournaled_pending() > 0 || d.stop_at.is_some() {
             Inline::Writer
         } else if d.sinks.pending() > 0 {
@@ -195,7 +208,7 @@ impl Writer {
     /// Writes what is queued and sends what journals keep, on the calling thread, unless the
     /// writer thread is at it: once a request's response is out, and for a flush. False when the
     /// writer thread must finish the job (it is busy, or a sink needs its care).
-    pub fn send_now(&self) -> bool {
+    pub fn send_now(&self, publish: Publish) -> bool {
         if !self.overflow.is_empty() {
             return false;
         }
@@ -203,16 +216,36 @@ impl Writer {
         if d.stop_at.is_some() || d.rx.as_ref().map_or(usize::MAX, Receiver::len) > INLINE_MAX {
             return false;
         }
-        self.step(&mut d, Mode::Send);
+        self.step(&mut d, Mode::Send, publish);
         d.sinks.pending() == 0 && d.held == 0
+    }
+
+    /// Publishes the sinks' figures a flush left unpublished. Whoever holds the sinks' lock now
+    /// took it after that flush, and publishes as it lets go (a flush of another thread aside).
+    pub fn publish_stale(&self) {
+        let Some(mut d) = self.sinks.try_lock() else { return };
+        if std::mem::take(&mut d.board_stale) {
+            self.publish(&d.sinks);
+        }
+    }
+
+    /// Brings the process's board and the pool's counters up to date with the sinks.
+    fn publish(&self, sinks: &Sinks) {
+        self.state.publish_to_pool();
+        let area = pool::global();
+        sinks.publish(&mut self.state.board.0.lock(), |before, now| {
+            if let Some(area) = area {
+                area.report_sink(before, now);
+            }
+        });
     }
 
     /// Takes a batch off the queue (and, for the writer thread, the overflow list), routes and
     /// writes it, and publishes the counters.
-    fn step(&self, d: &mut Drain, mode: Mode) -> Step {
+    fn step(&self, d: &mut Drain, mode: Mode, publish: Publish) -> Step {
         let mut taken = 0;
         let mut events = 0u64;
-        let Drain { rx, sinks, routes, stop_at, held, retain_due, adopt_at } = d;
+        let Drain { rx, sinks, routes, stop_at, held, retain_due, adopt_at, board_stale } = d;
         let Some(rx) = rx.as_ref() else { return Step { taken: 0, deferred: false, busy: false } };
         // A bug in formatting or writing must not kill the thread, nor unwind into PHP.
         let step = catch_unwind(AssertUnwindSafe(|| {
@@ -304,14 +337,13 @@ impl Writer {
             events += std::mem::take(held);
         }
         w.pending.store(sinks.pending(), Relaxed);
-        self.state.publish_to_pool();
-        if !(mode == Mode::Inline && events == 0 && taken == 0) {
-            let area = pool::global();
-            sinks.publish(&mut self.state.board.0.lock(), |before, now| {
-                if let Some(area) = area {
-                    area.report_sink(before, now);
-                }
-            });
+        if publish == Publish::Later {
+            *board_stale = true;
+        } else if !(mode == Mode::Inline && events == 0 && taken == 0) {
+            *board_stale = false;
+            self.publish(sinks);
+        } else {
+            self.state.publish_to_pool();
         }
         if events > 0 || mode == Mode::Writer {
             self.state.progress(|| {
