@@ -140,7 +140,15 @@ pub struct Backlog {
     pub counts: SpoolCounts,
     /// The last spool error, for the sink's `last_error`; taken by the sink.
     pub error: Option<String>,
+    /// A sent record's buffer, kept for the next one: one line per request would otherwise be
+    /// allocated and freed each time (at most `SPARE_MAX` bytes kept).
+    spare: Vec<u8>,
 }
+
+/// The largest buffer kept for reuse; a record is at most a few hundred bytes.
+const SPARE_MAX: usize = 1024;
+/// The room a new record's buffer starts with.
+const RECORD_CAPACITY: usize = 128;
 
 impl Backlog {
     pub fn new(cfg: Arc<SpoolConfig>, kind: &str, target: &str) -> Self {
@@ -153,6 +161,7 @@ impl Backlog {
             read_back: None,
             counts: SpoolCounts::default(),
             error: None,
+            spare: Vec::new(),
         };
         b.adopt();
         b
@@ -183,9 +192,17 @@ impl Backlog {
         self.len() == 0
     }
 
-    /// Bytes held in memory (records and the spool's write buffer).
+    /// Bytes held in memory (records, the spare buffer and the spool's write buffer).
     pub fn memory(&self) -> usize {
-        self.mem_bytes + self.spool.as_ref().map_or(0, |s| s.wbuf.capacity())
+        self.mem_bytes + self.spare.capacity() + self.spool.as_ref().map_or(0, |s| s.wbuf.capacity())
+    }
+
+    /// An empty buffer to format the next record in: the last sent record's when there is one.
+    pub fn buffer(&mut self) -> Vec<u8> {
+        match std::mem::take(&mut self.spare) {
+            v if v.capacity() > 0 => v,
+            _ => Vec::with_capacity(RECORD_CAPACITY),
+        }
     }
 
     /// Adds a record at the back: in memory while it has room and nothing waits on disk (the order
@@ -214,8 +231,12 @@ impl Backlog {
 
     /// Removes the oldest record (it was sent).
     pub fn pop_front(&mut self) {
-        if let Some(h) = self.mem.pop_front() {
+        if let Some(mut h) = self.mem.pop_front() {
             self.mem_bytes -= cost(&h.frame);
+            if self.spare.capacity() == 0 && h.frame.capacity() <= SPARE_MAX {
+                h.frame.clear();
+                self.spare = std::mem::take(&mut h.frame);
+            }
             if h.replayed {
                 self.counts.replayed += 1;
                 // Replayed records in memory all come from the last refill (refills wait for an
@@ -576,6 +597,24 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(b.counts.replayed, b.counts.spooled);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the drained spool is removed");
+    }
+
+    #[test]
+    fn a_sent_records_buffer_is_reused_and_counted_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Backlog::new(cfg(dir.path(), 0), "syslog", "reuse");
+        let mut first = b.buffer();
+        first.extend_from_slice(b"<37>one");
+        let ptr = first.as_ptr();
+        b.push(first);
+        b.pop_front();
+        assert_eq!(b.memory(), RECORD_CAPACITY, "the spare buffer is memory held");
+        let again = b.buffer();
+        assert!(again.is_empty() && again.as_ptr() == ptr, "the sent record's buffer comes back, emptied");
+        // A record too large to keep is freed.
+        b.push(vec![b'x'; SPARE_MAX + 1]);
+        b.pop_front();
+        assert_eq!((b.memory(), b.buffer().capacity()), (0, RECORD_CAPACITY));
     }
 
     #[test]

@@ -236,7 +236,7 @@ impl SyslogSink {
     ) {
         let severity = if info { LOG_INFO } else { LOG_NOTICE };
         let pri = (facility << 3) | severity;
-        let mut frame = Vec::with_capacity(128);
+        let mut frame = self.backlog.buffer();
         push_syslog_head(&mut frame, pri, t, self.hostname.as_deref(), ident, pid);
         message(&mut frame);
         let dropped = self.backlog.counts.dropped;
