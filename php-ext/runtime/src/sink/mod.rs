@@ -25,7 +25,7 @@ pub use self::attempt::{Mode, Outcome};
 pub use self::file::FileSink;
 pub use self::rotation::RotationWatch;
 pub use self::spool::{SpoolConfig, MEMORY_BOUND};
-pub use self::syslog::SyslogSink;
+pub use self::syslog::{SyslogSink, When};
 
 /// All sinks of one writer, created on first use and kept open.
 pub struct Sinks {
@@ -128,7 +128,7 @@ impl Sinks {
                 }
                 if let (Some(sink), true) = (slot(&mut self.syslogs, r.syslog), s.syslog_spam()) {
                     let facility = s.syslog_facility().code();
-                    sink.push(facility, false, &t, &r.ident, pid, |buf| push_spam_message(buf, comment_id, addr));
+                    sink.push(facility, false, When { second: ev.stamp.unix_secs, local: &t }, &r.ident, pid, |buf| push_spam_message(buf, comment_id, addr));
                 }
             }
             EventKind::Auth { kind, user, addr } => {
@@ -142,7 +142,8 @@ impl Sinks {
                 }
                 if let Some(sink) = slot(&mut self.syslogs, r.syslog) {
                     let facility = s.syslog_facility().code();
-                    sink.push(facility, !kind.is_failure(), &t, &r.ident, pid, |buf| {
+                    let at = When { second: ev.stamp.unix_secs, local: &t };
+                    sink.push(facility, !kind.is_failure(), at, &r.ident, pid, |buf| {
                         push_auth_message(buf, kind, user, addr)
                     });
                 }

@@ -198,6 +198,37 @@ pub struct SyslogSink {
     /// [`CONNECT_PATIENCE`]) and none has worked since. Requests do not wait for such a sink.
     down: bool,
     stats: SinkStats,
+    head: Head,
+}
+
+/// When an event happened: its Unix second and that second in local time.
+#[derive(Clone, Copy)]
+pub struct When<'a> {
+    pub second: i64,
+    pub local: &'a LocalTime,
+}
+
+/// The last message's head (all before its text: priority, time, host name, tag) and what it was
+/// made of. The messages of one site within a second share it, and the date is most of its cost.
+#[derive(Default)]
+struct Head {
+    of: Option<(i64, u8, u32)>,
+    ident: String,
+    bytes: Vec<u8>,
+}
+
+impl Head {
+    fn get(&mut self, pri: u8, at: When<'_>, hostname: Option<&str>, ident: &str, pid: u32) -> &[u8] {
+        let of = Some((at.second, pri, pid));
+        if self.of != of || self.ident != ident {
+            self.bytes.clear();
+            push_syslog_head(&mut self.bytes, pri, at.local, hostname, ident, pid);
+            self.of = of;
+            self.ident.clear();
+            self.ident.push_str(ident);
+        }
+        &self.bytes
+    }
 }
 
 impl SyslogSink {
@@ -220,6 +251,7 @@ impl SyslogSink {
             retry_at: None,
             down: false,
             stats,
+            head: Head::default(),
         }
     }
 
@@ -229,7 +261,7 @@ impl SyslogSink {
         &mut self,
         facility: u8,
         info: bool,
-        t: &LocalTime,
+        at: When<'_>,
         ident: &str,
         pid: u32,
         message: impl FnOnce(&mut Vec<u8>),
@@ -237,7 +269,7 @@ impl SyslogSink {
         let severity = if info { LOG_INFO } else { LOG_NOTICE };
         let pri = (facility << 3) | severity;
         let mut frame = self.backlog.buffer();
-        push_syslog_head(&mut frame, pri, t, self.hostname.as_deref(), ident, pid);
+        frame.extend_from_slice(self.head.get(pri, at, self.hostname.as_deref(), ident, pid));
         message(&mut frame);
         let dropped = self.backlog.counts.dropped;
         self.backlog.push(frame);
@@ -568,6 +600,40 @@ mod tests {
 
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
+        }
+    }
+
+    #[test]
+    fn a_kept_head_is_the_head_formatted_afresh() {
+        use banlog_core::{LocalZone, Stamp};
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Arc::new(SpoolConfig::new(Some(dir.path().to_path_buf()), 0));
+        let target = SyslogTarget::Udp("127.0.0.1:514".parse().unwrap());
+        let mut sink = SyslogSink::new(target, "web1".into(), spool);
+        let zone = LocalZone::named("Europe/Berlin").unwrap();
+        let mut want = Vec::new();
+        // Seconds, priorities, idents and pids changing one at a time, and back.
+        let steps = [
+            (1_795_241_962, 4, false, "wordpress(a.example)", 42),
+            (1_795_241_962, 4, false, "wordpress(a.example)", 42),
+            (1_795_241_963, 4, false, "wordpress(a.example)", 42),
+            (1_795_241_963, 10, false, "wordpress(a.example)", 42),
+            (1_795_241_963, 10, true, "wordpress(a.example)", 42),
+            (1_795_241_963, 10, true, "wordpress(b.example)", 42),
+            (1_795_241_963, 10, true, "wordpress(b.example)", 43),
+            (1_795_241_963, 4, false, "wordpress(a.example)", 42),
+            (1_798_761_599, 4, false, "wordpress(a.example)", 42),
+        ];
+        for (i, &(second, facility, info, ident, pid)) in steps.iter().enumerate() {
+            let local = zone.local(Stamp { unix_secs: second, micros: 0 });
+            sink.push(facility, info, When { second, local: &local }, ident, pid, |b| b.extend_from_slice(b"text"));
+            let mut frame = Vec::new();
+            let pri = (facility << 3) | if info { LOG_INFO } else { LOG_NOTICE };
+            push_syslog_head(&mut frame, pri, &local, Some("web1"), ident, pid);
+            frame.extend_from_slice(b"text");
+            want.push(frame);
+            let got: Vec<&[u8]> = sink.backlog.in_memory().collect();
+            assert_eq!(got.last().copied(), Some(&want[i][..]), "step {i}");
         }
     }
 
