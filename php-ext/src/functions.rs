@@ -5,30 +5,31 @@
 use std::cell::Cell;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use banlog_core::{parse_addr, sanitize_user_cow, AuthKind, Detail, Stamp};
 use banlog_runtime::{
     gate, pool, process, Event, EventKind, PipelineOptions, SettingValue, Settings, StatsSnapshot, Submitted, UserName,
 };
+use ext_php_rs::args::Arg;
 use ext_php_rs::binary_slice::BinarySlice;
 use ext_php_rs::boxed::ZBox;
+use ext_php_rs::builders::FunctionBuilder;
+use ext_php_rs::convert::IntoZval;
 use ext_php_rs::exception::{PhpException, PhpResult};
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ArrayKey, ZendHashTable, Zval};
-use ext_php_rs::zend::ce;
+use ext_php_rs::zend::{ce, ExecuteData};
 
-use crate::call_frame::php_hooks;
+use crate::call_frame::{self, php_hooks, Exact, RawHandler};
 use crate::host::{zone, VERSION};
 use crate::{php_ini, request_settings};
 
 /// Adds every PHP function of the extension.
 pub fn register(module: ModuleBuilder<'_>) -> ModuleBuilder<'_> {
-    register_hooks(module)
-        .function(wrap_function!(banlog_configure))
-        .function(wrap_function!(banlog_flush))
-        .function(wrap_function!(banlog_stats))
-        .function(wrap_function!(banlog_recent))
+    let module = register_hooks(module).function(wrap_function!(banlog_configure));
+    register_flush(module).function(wrap_function!(banlog_stats)).function(wrap_function!(banlog_recent))
 }
 
 fn value_error(msg: String) -> PhpException {
@@ -236,10 +237,42 @@ fn non_string_value(z: &Zval) -> SettingValue {
 #[php_function]
 #[php(defaults(timeout_ms = 1000))]
 pub fn banlog_flush(timeout_ms: i64) -> bool {
+    flush_for(timeout_ms)
+}
+
+fn flush_for(timeout_ms: i64) -> bool {
     match process::existing() {
         Some(rt) => rt.flush(Duration::from_millis(timeout_ms.clamp(0, 600_000).unsigned_abs())),
         None => true,
     }
+}
+
+/// `banlog_flush()`'s generated handler, for the calls its fast one does not take.
+static FLUSH_GENERATED: OnceLock<RawHandler> = OnceLock::new();
+
+/// `banlog_flush()` called with no argument or an int, as scripts call it, read straight from
+/// the call frame like the hooks' arguments (see `call_frame`): the caller waits for the flush,
+/// and ext-php-rs's argument parser and `setjmp` guard would be a good part of its cost.
+extern "C" fn banlog_flush_fast(ex: &mut ExecuteData, retval: &mut Zval) {
+    let timeout_ms = match call_frame::args::<1>(ex) {
+        Some([z]) => i64::exact(z),
+        None => call_frame::args::<0>(ex).map(|[]| FLUSH_DEFAULT_MS),
+    };
+    match timeout_ms.and_then(|t| std::panic::catch_unwind(|| flush_for(t)).ok()) {
+        Some(done) => retval.set_bool(done),
+        None => call_frame::call_generated(&FLUSH_GENERATED, ex, retval),
+    }
+}
+
+/// `banlog_flush()`'s default timeout, as declared by `#[php(defaults)]` above.
+const FLUSH_DEFAULT_MS: i64 = 1000;
+
+fn register_flush(module: ModuleBuilder<'_>) -> ModuleBuilder<'_> {
+    let fast = FunctionBuilder::new("banlog_flush", banlog_flush_fast)
+        .not_required()
+        .arg(Arg::of::<i64>("timeout_ms").default(FLUSH_DEFAULT_MS.to_string()))
+        .returns(<bool as IntoZval>::TYPE, false, <bool as IntoZval>::NULLABLE);
+    call_frame::register(module, || wrap_function!(banlog_flush), fast, &FLUSH_GENERATED)
 }
 
 /// Counters, queue depth and the state of each sink, for the status panel and monitoring.

@@ -128,7 +128,9 @@ impl Sinks {
                 }
                 if let (Some(sink), true) = (slot(&mut self.syslogs, r.syslog), s.syslog_spam()) {
                     let facility = s.syslog_facility().code();
-                    sink.push(facility, false, When { second: ev.stamp.unix_secs, local: &t }, &r.ident, pid, |buf| push_spam_message(buf, comment_id, addr));
+                    sink.push(facility, false, When { second: ev.stamp.unix_secs, local: &t }, &r.ident, pid, |buf| {
+                        push_spam_message(buf, comment_id, addr)
+                    });
                 }
             }
             EventKind::Auth { kind, user, addr } => {
