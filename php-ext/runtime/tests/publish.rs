@@ -2,22 +2,17 @@
 //! others: `Pipeline::stats()` (`banlog_stats()`) shows them at once, and the writer thread's idle
 //! round brings the pool's within a second. Its own test binary: it makes the process's pool area.
 
+mod common;
+
 use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use banlog_core::{AuthKind, LocalZone, Stamp};
-use banlog_runtime::{pool, Event, EventKind, Pipeline, PipelineOptions, SettingValue, Settings};
+use banlog_core::LocalZone;
+use banlog_runtime::{pool, Event, Pipeline, PipelineOptions, SettingValue, Settings};
 
 fn failure(n: u32) -> Event {
-    Event {
-        stamp: Stamp::now(),
-        kind: EventKind::Auth {
-            kind: AuthKind::Failure,
-            user: format!("user{n}").as_str().into(),
-            addr: "192.0.2.7".parse().unwrap(),
-        },
-    }
+    common::failure(n, "192.0.2.7")
 }
 
 /// What the pool shows as written to the syslog target `sock`.

@@ -1,13 +1,15 @@
 //! The syslog sink against a TCP collector (a listener of the test's own, no PHP needed): octet
 //! counted frames, and no message lost to a connection the collector closed.
 
+mod common;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use banlog_core::{AuthKind, LocalZone, Stamp};
-use banlog_runtime::{Event, EventKind, Pipeline, PipelineOptions, SettingValue, Settings};
+use banlog_core::LocalZone;
+use banlog_runtime::{Event, Pipeline, PipelineOptions, SettingValue, Settings};
 
 fn tcp_settings(port: u16) -> Arc<Settings> {
     let mut st = Settings::default();
@@ -17,14 +19,7 @@ fn tcp_settings(port: u16) -> Arc<Settings> {
 }
 
 fn failure(n: u32) -> Event {
-    Event {
-        stamp: Stamp::now(),
-        kind: EventKind::Auth {
-            kind: AuthKind::Failure,
-            user: format!("user{n}").as_str().into(),
-            addr: "203.0.113.95".parse().unwrap(),
-        },
-    }
+    common::failure(n, "203.0.113.95")
 }
 
 fn pipeline() -> Arc<Pipeline> {
