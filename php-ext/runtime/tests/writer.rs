@@ -1,11 +1,13 @@
 //! The pipeline (queue and writer thread) with real files and a real datagram socket (no PHP needed).
 
+mod common;
+
 use std::collections::HashSet;
 use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 use std::time::Duration;
 
-use banlog_core::{AuthKind, LocalZone, Stamp};
+use banlog_core::{LocalZone, Stamp};
 use banlog_runtime::{Event, EventKind, Pipeline, PipelineOptions, SettingValue, Settings, Submitted};
 
 /// Settings that write the spam log `path` and nothing else (through the same rules as PHP's).
@@ -15,18 +17,6 @@ fn settings(path: &std::path::Path) -> Arc<Settings> {
 
 fn spam(id: u64) -> Event {
     Event { stamp: Stamp::now(), kind: EventKind::Spam { comment_id: id, addr: "203.0.113.9".parse().unwrap() } }
-}
-
-/// A failed login of `user<n>` from `addr`.
-fn auth(n: u8, addr: &str) -> Event {
-    Event {
-        stamp: Stamp::now(),
-        kind: EventKind::Auth {
-            kind: AuthKind::Failure,
-            user: format!("user{n}").as_str().into(),
-            addr: addr.parse().unwrap(),
-        },
-    }
 }
 
 /// Settings that send auth lines to the syslog socket `sock`, as `wordpress(example.com)`.
@@ -132,7 +122,7 @@ fn syslog_reconnects_after_the_daemon_comes_back() {
     let rt = start(o);
     let mut p = rt.producer();
     // No daemon yet: the event waits.
-    p.submit(&s, auth(1, "2001:db8::1"));
+    p.submit(&s, common::failure(1, "2001:db8::1"));
     assert!(rt.wait_processed(1, Duration::from_secs(5)));
     assert_eq!(rt.stats().pending, 1);
     let daemon = UnixDatagram::bind(&sock).unwrap();
@@ -148,7 +138,7 @@ fn syslog_reconnects_after_the_daemon_comes_back() {
     std::fs::remove_file(&sock).unwrap();
     let daemon = UnixDatagram::bind(&sock).unwrap();
     daemon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    p.submit(&s, auth(2, "2001:db8::1"));
+    p.submit(&s, common::failure(2, "2001:db8::1"));
     assert!(rt.flush(Duration::from_secs(5)));
     let n = daemon.recv(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).contains("for user2 from 2001:db8::1"));
@@ -413,7 +403,7 @@ fn a_syslog_target_in_trouble_is_closed_once_its_settings_are_left() {
     o.spool_dir = Some(spool);
     let rt = start(o);
     let mut p = rt.producer();
-    p.submit(&syslog, auth(1, "192.0.2.1"));
+    p.submit(&syslog, common::failure(1, "192.0.2.1"));
     assert!(rt.finish_request(&mut p, Duration::from_secs(5)));
     assert_eq!(rt.stats().pending, 1, "no daemon: the line waits");
     for id in 1..=3 {
@@ -428,7 +418,7 @@ fn a_syslog_target_in_trouble_is_closed_once_its_settings_are_left() {
     assert_eq!(ids(&file), vec![1, 2, 3]);
     let daemon = UnixDatagram::bind(&sock).unwrap();
     daemon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    p.submit(&syslog, auth(2, "192.0.2.1"));
+    p.submit(&syslog, common::failure(2, "192.0.2.1"));
     assert!(rt.flush(Duration::from_secs(5)));
     let mut buf = [0u8; 512];
     for n in 1..=2 {
@@ -458,7 +448,7 @@ fn a_requests_syslog_line_waits_in_the_journal_until_its_response_is_out() {
     let rt = start(o);
     let mut p = rt.producer();
     // The first event connects (the writer thread's work), then the sink is healthy.
-    p.submit(&s, auth(0, "192.0.2.1"));
+    p.submit(&s, common::failure(0, "192.0.2.1"));
     assert!(rt.flush(Duration::from_secs(5)));
     let mut buf = [0u8; 512];
     assert!(daemon.recv(&mut buf).is_ok());
@@ -471,7 +461,7 @@ fn a_requests_syslog_line_waits_in_the_journal_until_its_response_is_out() {
     for n in 1..=3 {
         // The writer thread back asleep: a request's end finds the sinks free, as between requests.
         std::thread::sleep(Duration::from_millis(50));
-        p.submit(&s, auth(n, "192.0.2.1"));
+        p.submit(&s, common::failure(n, "192.0.2.1"));
         assert!(rt.finish_request(&mut p, Duration::from_secs(5)));
         let kept = journal();
         assert!(kept.contains(&format!("for user{n} from 192.0.2.1\n")), "{kept:?}");

@@ -25,7 +25,8 @@ pub use self::attempt::{Mode, Outcome};
 pub use self::file::FileSink;
 pub use self::rotation::RotationWatch;
 pub use self::spool::{SpoolConfig, MEMORY_BOUND};
-pub use self::syslog::{SyslogSink, When};
+pub use self::syslog::SyslogSink;
+use self::syslog::When;
 
 /// All sinks of one writer, created on first use and kept open.
 pub struct Sinks {
